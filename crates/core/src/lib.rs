@@ -1,0 +1,26 @@
+//! # resume-agent-core
+//!
+//! The domain of Resume Agent and its persistence seams. This crate owns:
+//!
+//! - [`task`]: `Task`, `TaskStatus` and its legal transitions, task kinds and
+//!   payload validation, owner ids and idempotency keys (parsed at the edge);
+//! - [`config`]: the typed configuration, parsed once from the environment;
+//! - [`secret`]: wrappers that keep passwords and tokens out of logs;
+//! - [`store`]: the `TaskStore` trait, its PostgreSQL implementation and the
+//!   embedded SQLite one (migrations in `migrations/`);
+//! - [`blob`]: the `BlobStore` trait and the local-folder implementation;
+//! - `testing` (feature `testing`): fresh databases and the conformance
+//!   suites every store implementation must pass.
+//!
+//! It must not touch HTTP, queues or task execution: those belong to the
+//! `web`, `queue` and `worker` crates, which depend on this one.
+
+pub mod blob;
+pub mod config;
+pub mod secret;
+pub mod store;
+pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use task::{IdempotencyKey, NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};

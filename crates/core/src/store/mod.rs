@@ -1,0 +1,381 @@
+//! The `TaskStore` seam: the source of truth for every task.
+//!
+//! Two implementations live beside the trait: [`postgres::PgStore`]
+//! (production) and [`sqlite::SqliteStore`] (the embedded default). Both run
+//! the same conformance suite (`testing::store_conformance`).
+//!
+//! Every status transition is **one conditional UPDATE**: the `WHERE` clause
+//! names the state the row must be in (and, for a running task, the worker
+//! holding it and the attempt), so a duplicate message, a second replica or
+//! a late worker can never run a task twice at once or overwrite a newer
+//! state.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::config::{Config, DatabaseConfig};
+use crate::task::{NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (connection refused, pool timed out):
+    /// the caller should answer 503 and may retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A pagination cursor that this store did not issue.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// Anything else (a bug or a broken schema).
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) => {
+                // 08xxx: connection exceptions; 57P01..03: admin shutdown,
+                // crash shutdown, cannot connect now; SQLite BUSY/LOCKED (5, 6).
+                let code = db.code().unwrap_or_default();
+                if code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || code == "5"
+                    || code == "6"
+                {
+                    StoreError::Unavailable(e.to_string())
+                } else {
+                    StoreError::Internal(e.to_string())
+                }
+            }
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Result of [`TaskStore::create_task`].
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The task (the earlier one when the idempotency key was seen before).
+    pub task: Task,
+    /// False when an earlier task with the same idempotency key was returned.
+    pub created: bool,
+}
+
+/// Filters and page of [`TaskStore::list_tasks`].
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this status.
+    pub status: Option<TaskStatus>,
+    /// Only this kind.
+    pub kind: Option<TaskKind>,
+    /// 1..=500.
+    pub limit: u32,
+    /// Continue after this cursor.
+    pub cursor: Option<Cursor>,
+}
+
+/// A keyset position: the (created_at, id) of the last task of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Creation time of the last row, in microseconds since the epoch.
+    pub created_at_us: i64,
+    /// Its id.
+    pub id: TaskId,
+}
+
+impl Cursor {
+    /// The cursor of a task.
+    #[must_use]
+    pub fn after(task: &Task) -> Self {
+        Self {
+            created_at_us: task.created_at.timestamp_micros(),
+            id: task.id,
+        }
+    }
+
+    /// Opaque text form for clients.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}.{}", self.created_at_us, self.id))
+    }
+
+    /// Parses [`Cursor::encode`]'s output.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidCursor`] for anything else.
+    pub fn decode(s: &str) -> Result<Self, StoreError> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| StoreError::InvalidCursor)?;
+        let text = String::from_utf8(raw).map_err(|_| StoreError::InvalidCursor)?;
+        let (ts, id) = text.split_once('.').ok_or(StoreError::InvalidCursor)?;
+        Ok(Self {
+            created_at_us: ts.parse().map_err(|_| StoreError::InvalidCursor)?,
+            id: id.parse().map_err(|_| StoreError::InvalidCursor)?,
+        })
+    }
+
+    pub(crate) fn created_at(&self) -> Result<DateTime<Utc>, StoreError> {
+        DateTime::from_timestamp_micros(self.created_at_us).ok_or(StoreError::InvalidCursor)
+    }
+}
+
+/// One page of tasks.
+#[derive(Debug, Clone)]
+pub struct TaskPage {
+    /// Newest first.
+    pub items: Vec<Task>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Counts per status for one owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TaskStats {
+    /// Queued.
+    pub queued: i64,
+    /// Running.
+    pub running: i64,
+    /// Succeeded.
+    pub succeeded: i64,
+    /// Failed.
+    pub failed: i64,
+    /// Cancelled.
+    pub cancelled: i64,
+}
+
+impl TaskStats {
+    pub(crate) fn add(&mut self, status: &str, n: i64) {
+        match status {
+            "queued" => self.queued += n,
+            "running" => self.running += n,
+            "succeeded" => self.succeeded += n,
+            "failed" => self.failed += n,
+            "cancelled" => self.cancelled += n,
+            _ => {}
+        }
+    }
+}
+
+/// Result of [`TaskStore::cancel_task`].
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// It was queued and is now `cancelled`.
+    Cancelled(Task),
+    /// It is running; the worker has been asked to stop it.
+    Requested(Task),
+    /// It had already finished (409).
+    AlreadyTerminal(Task),
+    /// Unknown, or another owner's (404).
+    NotFound,
+}
+
+/// The end of one attempt, written by the worker that holds the lease.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// The task.
+    pub id: TaskId,
+    /// The attempt number the worker claimed (fencing: a stale attempt's
+    /// write matches no row).
+    pub attempt: i32,
+    /// What happened.
+    pub outcome: FinishOutcome,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub enum FinishOutcome {
+    /// `running → succeeded` with a result.
+    Succeeded(Value),
+    /// `running → queued`, claimable again after `delay` (a retry). When a
+    /// cancellation was requested meanwhile the task ends `cancelled` instead.
+    Retry {
+        /// The attempt's error.
+        error: String,
+        /// Backoff before the next attempt.
+        delay: Duration,
+    },
+    /// `running → failed`.
+    Failed(String),
+    /// `running → cancelled`.
+    Cancelled,
+    /// `running → queued` without spending the attempt (graceful drain hands
+    /// unfinished work back).
+    HandBack,
+}
+
+impl FinishOutcome {
+    /// The status the row moves to (before the cancel-request override).
+    #[must_use]
+    pub fn status(&self) -> TaskStatus {
+        match self {
+            FinishOutcome::Succeeded(_) => TaskStatus::Succeeded,
+            FinishOutcome::Retry { .. } | FinishOutcome::HandBack => TaskStatus::Queued,
+            FinishOutcome::Failed(_) => TaskStatus::Failed,
+            FinishOutcome::Cancelled => TaskStatus::Cancelled,
+        }
+    }
+}
+
+/// A task's status as seen by a worker deciding what to do with a delivery
+/// it could not claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskState {
+    /// The task.
+    pub id: TaskId,
+    /// Its status.
+    pub status: TaskStatus,
+    /// Not claimable before.
+    pub run_after: DateTime<Utc>,
+}
+
+/// A queued task the recovery sweeper hands to the backend again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redispatch {
+    /// The task.
+    pub id: TaskId,
+    /// Attempts spent so far.
+    pub attempts: i32,
+}
+
+/// What an expired lease came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveredLease {
+    /// The task.
+    pub id: TaskId,
+    /// `queued` (retry) or `failed` (attempts spent).
+    pub status: TaskStatus,
+    /// Its kind, for metrics.
+    pub kind: &'static str,
+}
+
+/// Pool occupancy for the `db_pool_connections{state}` gauge.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    /// Open connections in use.
+    pub active: u32,
+    /// Open connections idle.
+    pub idle: u32,
+    /// The pool's bound.
+    pub max: u32,
+}
+
+/// The source of truth for tasks. See the module docs for the rules every
+/// implementation keeps.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// `postgres` or `sqlite`.
+    fn name(&self) -> &'static str;
+
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Connection pool occupancy.
+    fn pool_stats(&self) -> PoolStats;
+
+    /// Inserts a `queued` task, or returns the owner's earlier task with the
+    /// same idempotency key.
+    async fn create_task(&self, new: NewTask) -> Result<Created, StoreError>;
+
+    /// One of the owner's tasks.
+    async fn get_task(&self, owner: &OwnerId, id: TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// The owner's tasks, newest first.
+    async fn list_tasks(&self, owner: &OwnerId, query: &ListQuery) -> Result<TaskPage, StoreError>;
+
+    /// Counts per status of the owner's tasks.
+    async fn stats(&self, owner: &OwnerId) -> Result<TaskStats, StoreError>;
+
+    /// `queued → cancelled`, or flags a running task for cancellation.
+    async fn cancel_task(&self, owner: &OwnerId, id: TaskId) -> Result<CancelOutcome, StoreError>;
+
+    /// `queued → running` for those of `ids` that are queued and due, under
+    /// `worker`'s lease. Returns the claimed tasks (attempt counted).
+    async fn claim(
+        &self,
+        ids: &[TaskId],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<Task>, StoreError>;
+
+    /// Status of tasks (for deliveries that could not be claimed).
+    async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError>;
+
+    /// Records the end of attempts held by `worker`. Returns the ids whose
+    /// row was updated (a stale lease updates nothing).
+    async fn finish(&self, worker: &str, items: &[Finish]) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Extends `worker`'s leases on `ids`; returns those still held.
+    async fn heartbeat(
+        &self,
+        worker: &str,
+        ids: &[TaskId],
+        lease: Duration,
+    ) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Those of `ids` with a cancellation request.
+    async fn cancel_requested(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Queued tasks that are due and whose last hand-off is older than
+    /// `stale`: marks them dispatched now and returns them (safe to run
+    /// from several replicas at once: each row goes to one caller).
+    async fn take_stale_queued(
+        &self,
+        stale: Duration,
+        limit: u32,
+    ) -> Result<Vec<Redispatch>, StoreError>;
+
+    /// Running tasks whose lease expired: back to `queued` (run now) while
+    /// attempts remain, else `failed`.
+    async fn recover_expired_leases(&self, limit: u32) -> Result<Vec<RecoveredLease>, StoreError>;
+}
+
+/// Opens the store the configuration names, running migrations first when
+/// `migrate` is set.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn open(
+    config: &Config,
+    migrate: bool,
+) -> Result<std::sync::Arc<dyn TaskStore>, StoreError> {
+    Ok(match &config.database {
+        DatabaseConfig::Postgres(url) => {
+            let store = postgres::PgStore::connect(url, &config.pool).await?;
+            if migrate {
+                store.migrate().await?;
+            }
+            std::sync::Arc::new(store)
+        }
+        DatabaseConfig::Embedded(path) => {
+            let store = sqlite::SqliteStore::open(path, &config.pool).await?;
+            // The embedded file has no operator running `migrate`: always bring it up to date.
+            store.migrate().await?;
+            std::sync::Arc::new(store)
+        }
+    })
+}
+
+/// Kind names as `&'static str` for metrics labels (unknown kinds → "other").
+#[must_use]
+pub fn static_kind(kind: &str) -> &'static str {
+    kind.parse::<TaskKind>().map_or("other", TaskKind::as_str)
+}
+
+pub(crate) fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,520 @@
+//! PostgreSQL implementation of [`TaskStore`].
+//!
+//! Time comes from the database (`now()`), so several processes agree on it.
+//! Multi-row statements lock their rows in id order (`ORDER BY id FOR
+//! UPDATE`), so two of them can never deadlock on each other; the sweeper's
+//! statements use `SKIP LOCKED` so replicas running it at once split the work.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Row};
+use uuid::Uuid;
+
+use super::{
+    CancelOutcome, Created, Finish, FinishOutcome, ListQuery, PoolStats, RecoveredLease,
+    Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, static_kind,
+};
+use crate::config::PoolConfig;
+use crate::secret::DatabaseUrl;
+use crate::store::Cursor;
+use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
+
+/// Embedded PostgreSQL migrations (`migrations/postgres`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_attempts, \
+     timeout_secs, owner_id, created_at, started_at, finished_at, run_after, cancel_requested";
+
+/// The PostgreSQL task store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    max: u32,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Opens a bounded pool. Connections are made lazily, so a service can
+    /// start (and report not-ready) while the database is down.
+    ///
+    /// # Errors
+    /// When the URL does not parse.
+    pub async fn connect(url: &DatabaseUrl, pool: &PoolConfig) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url
+            .expose()
+            .parse::<PgConnectOptions>()
+            .map_err(|_| StoreError::Internal(format!("invalid database URL {url}")))?
+            .application_name("resume-agent")
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pg = PgPoolOptions::new()
+            .max_connections(pool.max_connections)
+            .min_connections(pool.min_connections)
+            .acquire_timeout(pool.acquire_timeout)
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool: pg,
+            max: pool.max_connections,
+        })
+    }
+
+    /// Wraps an existing pool (tests).
+    #[must_use]
+    pub fn from_pool(pool: PgPool) -> Self {
+        let max = pool.options().get_max_connections();
+        Self { pool, max }
+    }
+
+    /// The pool, for callers that need PostgreSQL itself (advisory locks,
+    /// LISTEN/NOTIFY).
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations. Safe when several processes run it at
+    /// once: sqlx serialises them on an advisory lock.
+    ///
+    /// # Errors
+    /// When a migration fails or the database is unreachable.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Internal(other.to_string()),
+        })
+    }
+}
+
+fn task_from_row(row: &PgRow) -> Result<Task, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Task {
+        id: TaskId(row.try_get::<Uuid, _>("id")?),
+        kind: row.try_get("kind")?,
+        status: status
+            .parse::<TaskStatus>()
+            .map_err(|e| StoreError::Internal(e.to_string()))?,
+        payload: row.try_get("payload")?,
+        result: row.try_get("result")?,
+        error: row.try_get("error")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        timeout_secs: row.try_get("timeout_secs")?,
+        owner_id: row.try_get("owner_id")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        run_after: row.try_get("run_after")?,
+        cancel_requested: row.try_get("cancel_requested")?,
+    })
+}
+
+fn uuids(ids: &[TaskId]) -> Vec<Uuid> {
+    ids.iter().map(|i| i.0).collect()
+}
+
+#[async_trait]
+impl TaskStore for PgStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        PoolStats {
+            active: size.saturating_sub(idle),
+            idle,
+            max: self.max,
+        }
+    }
+
+    async fn create_task(&self, new: NewTask) -> Result<Created, StoreError> {
+        // Insert, or do nothing when (owner, idempotency key) exists already.
+        let sql = format!(
+            "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, idempotency_key)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)
+             ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING {COLUMNS}"
+        );
+        let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
+        let row = sqlx::query(&sql)
+            .bind(new.id.0)
+            .bind(new.owner.as_str())
+            .bind(new.kind.as_str())
+            .bind(&new.payload)
+            .bind(new.max_attempts)
+            .bind(new.timeout_secs)
+            .bind(&key)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Created {
+                task: task_from_row(&row)?,
+                created: true,
+            });
+        }
+        // The key was used before: return the task first created with it.
+        let sql =
+            format!("SELECT {COLUMNS} FROM tasks WHERE owner_id = $1 AND idempotency_key = $2");
+        let row = sqlx::query(&sql)
+            .bind(new.owner.as_str())
+            .bind(&key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Created {
+            task: task_from_row(&row)?,
+            created: false,
+        })
+    }
+
+    async fn get_task(&self, owner: &OwnerId, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .bind(owner.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn list_tasks(&self, owner: &OwnerId, q: &ListQuery) -> Result<TaskPage, StoreError> {
+        // Keyset pagination on the (owner_id, created_at DESC, id DESC) index.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks
+             WHERE owner_id = $1
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::text IS NULL OR kind = $3)
+               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $6"
+        );
+        let (cursor_ts, cursor_id) = match &q.cursor {
+            Some(c) => (Some(c.created_at()?), Some(c.id.0)),
+            None => (None, None),
+        };
+        let limit = i64::from(q.limit.clamp(1, 500));
+        let rows = sqlx::query(&sql)
+            .bind(owner.as_str())
+            .bind(q.status.map(TaskStatus::as_str))
+            .bind(q.kind.map(|k| k.as_str()))
+            .bind(cursor_ts)
+            .bind(cursor_id)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            items.pop();
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(TaskPage { items, next_cursor })
+    }
+
+    async fn stats(&self, owner: &OwnerId) -> Result<TaskStats, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM tasks WHERE owner_id = $1 GROUP BY status",
+        )
+        .bind(owner.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stats = TaskStats::default();
+        for row in rows {
+            stats.add(row.try_get::<&str, _>("status")?, row.try_get("n")?);
+        }
+        Ok(stats)
+    }
+
+    async fn cancel_task(&self, owner: &OwnerId, id: TaskId) -> Result<CancelOutcome, StoreError> {
+        // queued → cancelled at once; running → flag it for the worker.
+        let sql = format!(
+            "UPDATE tasks SET
+                status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+                finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
+                cancel_requested = (status = 'running'),
+                updated_at = now()
+             WHERE id = $1 AND owner_id = $2 AND status IN ('queued', 'running')
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .bind(owner.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            let task = task_from_row(&row)?;
+            return Ok(if task.status == TaskStatus::Cancelled {
+                CancelOutcome::Cancelled(task)
+            } else {
+                CancelOutcome::Requested(task)
+            });
+        }
+        Ok(match self.get_task(owner, id).await? {
+            Some(task) => CancelOutcome::AlreadyTerminal(task),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn claim(
+        &self,
+        ids: &[TaskId],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<Task>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // queued → running. Rows another claimer holds are skipped, not waited on.
+        let sql = format!(
+            "WITH c AS (
+                SELECT id FROM tasks
+                WHERE id = ANY($1) AND status = 'queued' AND run_after <= now()
+                ORDER BY id FOR UPDATE SKIP LOCKED
+             )
+             UPDATE tasks t SET
+                status = 'running',
+                attempts = t.attempts + 1,
+                started_at = now(),
+                lease_owner = $2,
+                lease_expires_at = now() + make_interval(secs => $3),
+                updated_at = now()
+             FROM c WHERE t.id = c.id
+             RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(uuids(ids))
+            .bind(worker)
+            .bind(lease.as_secs_f64())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError> {
+        let rows = sqlx::query("SELECT id, status, run_after FROM tasks WHERE id = ANY($1)")
+            .bind(uuids(ids))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TaskState {
+                    id: TaskId(r.try_get("id")?),
+                    status: r.try_get::<&str, _>("status")?.parse().map_err(
+                        |e: crate::task::UnknownStatus| StoreError::Internal(e.to_string()),
+                    )?,
+                    run_after: r.try_get("run_after")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish(&self, worker: &str, items: &[Finish]) -> Result<Vec<TaskId>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        let mut attempts = Vec::with_capacity(items.len());
+        let mut statuses = Vec::with_capacity(items.len());
+        let mut results: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut delays = Vec::with_capacity(items.len());
+        for f in items {
+            ids.push(f.id.0);
+            attempts.push(f.attempt);
+            let (status, result, error, delay) = match &f.outcome {
+                FinishOutcome::Succeeded(v) => ("succeeded", Some(v.to_string()), None, 0.0),
+                FinishOutcome::Retry { error, delay } => {
+                    ("queued", None, Some(error.clone()), delay.as_secs_f64())
+                }
+                FinishOutcome::Failed(e) => ("failed", None, Some(e.clone()), 0.0),
+                FinishOutcome::Cancelled => ("cancelled", None, None, 0.0),
+                FinishOutcome::HandBack => ("handback", None, None, 0.0),
+            };
+            statuses.push(status);
+            results.push(result);
+            errors.push(error);
+            delays.push(delay);
+        }
+        // One statement for the whole batch. Only rows still running under
+        // this worker's lease at this attempt change. A retry of a task whose
+        // cancellation was requested ends it `cancelled` instead.
+        let rows = sqlx::query(
+            "WITH u AS (
+                SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::float8[])
+                    AS u(id, attempt, status, result, error, delay_secs)
+             ), locked AS (
+                SELECT t.id FROM tasks t JOIN u ON u.id = t.id
+                WHERE t.status = 'running' AND t.lease_owner = $1 AND t.attempts = u.attempt
+                ORDER BY t.id FOR UPDATE OF t
+             )
+             UPDATE tasks t SET
+                status = CASE
+                    WHEN u.status IN ('queued', 'handback') AND t.cancel_requested THEN 'cancelled'
+                    WHEN u.status = 'handback' THEN 'queued'
+                    ELSE u.status END,
+                result = u.result::jsonb,
+                error = COALESCE(u.error, t.error),
+                attempts = CASE WHEN u.status = 'handback' THEN t.attempts - 1 ELSE t.attempts END,
+                finished_at = CASE
+                    WHEN u.status IN ('queued', 'handback') AND NOT t.cancel_requested THEN NULL
+                    ELSE now() END,
+                run_after = now() + make_interval(secs => u.delay_secs),
+                dispatched_at = now(),
+                lease_owner = NULL,
+                lease_expires_at = NULL,
+                updated_at = now()
+             FROM u JOIN locked ON locked.id = u.id
+             WHERE t.id = u.id
+             RETURNING t.id",
+        )
+        .bind(worker)
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&results)
+        .bind(&errors)
+        .bind(&delays)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
+    }
+
+    async fn heartbeat(
+        &self,
+        worker: &str,
+        ids: &[TaskId],
+        lease: Duration,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "WITH h AS (
+                SELECT id FROM tasks
+                WHERE id = ANY($1) AND status = 'running' AND lease_owner = $2
+                ORDER BY id FOR UPDATE
+             )
+             UPDATE tasks t SET lease_expires_at = now() + make_interval(secs => $3)
+             FROM h WHERE t.id = h.id
+             RETURNING t.id",
+        )
+        .bind(uuids(ids))
+        .bind(worker)
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
+    }
+
+    async fn cancel_requested(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query("SELECT id FROM tasks WHERE id = ANY($1) AND cancel_requested")
+            .bind(uuids(ids))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
+    }
+
+    async fn take_stale_queued(
+        &self,
+        stale: Duration,
+        limit: u32,
+    ) -> Result<Vec<Redispatch>, StoreError> {
+        // Uses the partial expression index tasks_queued_due_idx.
+        let rows = sqlx::query(
+            "WITH s AS (
+                SELECT id FROM tasks
+                WHERE status = 'queued'
+                  AND GREATEST(run_after, dispatched_at) <= now() - make_interval(secs => $1)
+                ORDER BY GREATEST(run_after, dispatched_at)
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+             )
+             UPDATE tasks t SET dispatched_at = now()
+             FROM s WHERE t.id = s.id
+             RETURNING t.id, t.attempts",
+        )
+        .bind(stale.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Redispatch {
+                    id: TaskId(r.try_get("id")?),
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn recover_expired_leases(&self, limit: u32) -> Result<Vec<RecoveredLease>, StoreError> {
+        // running with an expired lease → queued (due now; the caller
+        // dispatches it) while attempts remain, else failed.
+        let rows = sqlx::query(
+            "WITH e AS (
+                SELECT id FROM tasks
+                WHERE status = 'running' AND lease_expires_at < now()
+                ORDER BY lease_expires_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+             )
+             UPDATE tasks t SET
+                status = CASE
+                    WHEN t.cancel_requested THEN 'cancelled'
+                    WHEN t.attempts >= t.max_attempts THEN 'failed'
+                    ELSE 'queued' END,
+                error = 'lease expired: the worker running attempt ' || t.attempts || ' stopped responding',
+                finished_at = CASE
+                    WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now()
+                    ELSE NULL END,
+                run_after = now(),
+                dispatched_at = now(),
+                lease_owner = NULL,
+                lease_expires_at = NULL,
+                updated_at = now()
+             FROM e WHERE t.id = e.id
+             RETURNING t.id, t.status, t.kind",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecoveredLease {
+                    id: TaskId(r.try_get("id")?),
+                    status: r.try_get::<&str, _>("status")?.parse().map_err(
+                        |e: crate::task::UnknownStatus| StoreError::Internal(e.to_string()),
+                    )?,
+                    kind: static_kind(r.try_get("kind")?),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,515 @@
+//! The embedded implementation of [`TaskStore`]: one SQLite file (WAL mode)
+//! under `DATA_DIR`, so a first run needs nothing installed. Web and worker
+//! may share the file from two processes on one machine.
+//!
+//! The rules are PostgreSQL's (see `postgres.rs`): one conditional UPDATE per
+//! transition. SQLite has one writer at a time, which makes every statement
+//! trivially serialised; time comes from this process's clock, in integer
+//! microseconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use super::{
+    CancelOutcome, Created, Cursor, Finish, FinishOutcome, ListQuery, PoolStats, RecoveredLease,
+    Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, micros, static_kind,
+};
+use crate::config::PoolConfig;
+use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
+
+/// Embedded SQLite migrations (`migrations/sqlite`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_attempts, \
+     timeout_secs, owner_id, created_at, started_at, finished_at, run_after, cancel_requested";
+
+/// The embedded SQLite task store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    max: u32,
+}
+
+fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+fn ts(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Internal(format!("bad timestamp {us}")))
+}
+
+fn json(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Internal(format!("stored JSON unreadable: {e}")))
+}
+
+fn parse_status(s: &str) -> Result<TaskStatus, StoreError> {
+    s.parse()
+        .map_err(|e: crate::task::UnknownStatus| StoreError::Internal(e.to_string()))
+}
+
+fn parse_id(s: &str) -> Result<TaskId, StoreError> {
+    s.parse()
+        .map_err(|e: uuid::Error| StoreError::Internal(e.to_string()))
+}
+
+fn task_from_row(row: &SqliteRow) -> Result<Task, StoreError> {
+    Ok(Task {
+        id: parse_id(row.try_get("id")?)?,
+        kind: row.try_get("kind")?,
+        status: parse_status(row.try_get("status")?)?,
+        payload: json(row.try_get("payload")?)?,
+        result: row
+            .try_get::<Option<&str>, _>("result")?
+            .map(json)
+            .transpose()?,
+        error: row.try_get("error")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        timeout_secs: row.try_get("timeout_secs")?,
+        owner_id: row.try_get("owner_id")?,
+        created_at: ts(row.try_get("created_at")?)?,
+        started_at: row
+            .try_get::<Option<i64>, _>("started_at")?
+            .map(ts)
+            .transpose()?,
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")?
+            .map(ts)
+            .transpose()?,
+        run_after: ts(row.try_get("run_after")?)?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+    })
+}
+
+type SqQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_ids<'q>(mut q: SqQuery<'q>, ids: &[TaskId]) -> SqQuery<'q> {
+    for id in ids {
+        q = q.bind(id.to_string());
+    }
+    q
+}
+
+async fn returned_ids(q: SqQuery<'_>, pool: &SqlitePool) -> Result<Vec<TaskId>, StoreError> {
+    let rows = q.fetch_all(pool).await?;
+    rows.iter().map(|r| parse_id(r.try_get("id")?)).collect()
+}
+
+/// `?N, ?N+1, …` placeholders for an IN list starting at parameter `first`.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file and its folder.
+    ///
+    /// # Errors
+    /// When the file cannot be created or opened.
+    pub async fn open(path: &Path, pool: &PoolConfig) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let max = pool.max_connections.min(8);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, max })
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// When a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        PoolStats {
+            active: size.saturating_sub(idle),
+            idle,
+            max: self.max,
+        }
+    }
+
+    async fn create_task(&self, new: NewTask) -> Result<Created, StoreError> {
+        let now = now_us();
+        let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
+        let sql = format!(
+            "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs,
+                                idempotency_key, created_at, run_after, dispatched_at, updated_at)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?8)
+             ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(new.id.to_string())
+            .bind(new.owner.as_str())
+            .bind(new.kind.as_str())
+            .bind(new.payload.to_string())
+            .bind(new.max_attempts)
+            .bind(new.timeout_secs)
+            .bind(&key)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Created {
+                task: task_from_row(&row)?,
+                created: true,
+            });
+        }
+        let sql =
+            format!("SELECT {COLUMNS} FROM tasks WHERE owner_id = ?1 AND idempotency_key = ?2");
+        let row = sqlx::query(&sql)
+            .bind(new.owner.as_str())
+            .bind(&key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Created {
+            task: task_from_row(&row)?,
+            created: false,
+        })
+    }
+
+    async fn get_task(&self, owner: &OwnerId, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND owner_id = ?2");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(owner.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn list_tasks(&self, owner: &OwnerId, q: &ListQuery) -> Result<TaskPage, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks
+             WHERE owner_id = ?1
+               AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR kind = ?3)
+               AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?6"
+        );
+        let limit = i64::from(q.limit.clamp(1, 500));
+        let rows = sqlx::query(&sql)
+            .bind(owner.as_str())
+            .bind(q.status.map(TaskStatus::as_str))
+            .bind(q.kind.map(|k| k.as_str()))
+            .bind(q.cursor.map(|c| c.created_at_us))
+            .bind(q.cursor.map(|c| c.id.to_string()))
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            items.pop();
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(TaskPage { items, next_cursor })
+    }
+
+    async fn stats(&self, owner: &OwnerId) -> Result<TaskStats, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM tasks WHERE owner_id = ?1 GROUP BY status",
+        )
+        .bind(owner.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stats = TaskStats::default();
+        for row in rows {
+            stats.add(row.try_get::<&str, _>("status")?, row.try_get("n")?);
+        }
+        Ok(stats)
+    }
+
+    async fn cancel_task(&self, owner: &OwnerId, id: TaskId) -> Result<CancelOutcome, StoreError> {
+        let sql = format!(
+            "UPDATE tasks SET
+                status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+                finished_at = CASE WHEN status = 'queued' THEN ?3 ELSE finished_at END,
+                cancel_requested = (status = 'running'),
+                updated_at = ?3
+             WHERE id = ?1 AND owner_id = ?2 AND status IN ('queued', 'running')
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(owner.as_str())
+            .bind(now_us())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            let task = task_from_row(&row)?;
+            return Ok(if task.status == TaskStatus::Cancelled {
+                CancelOutcome::Cancelled(task)
+            } else {
+                CancelOutcome::Requested(task)
+            });
+        }
+        Ok(match self.get_task(owner, id).await? {
+            Some(task) => CancelOutcome::AlreadyTerminal(task),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    async fn claim(
+        &self,
+        ids: &[TaskId],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<Task>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_us();
+        let sql = format!(
+            "UPDATE tasks SET
+                status = 'running',
+                attempts = attempts + 1,
+                started_at = ?1,
+                lease_owner = ?2,
+                lease_expires_at = ?3,
+                updated_at = ?1
+             WHERE id IN ({}) AND status = 'queued' AND run_after <= ?1
+             RETURNING {COLUMNS}",
+            placeholders(4, ids.len())
+        );
+        let query = sqlx::query(&sql)
+            .bind(now)
+            .bind(worker)
+            .bind(now + micros(lease));
+        let rows = bind_ids(query, ids).fetch_all(&self.pool).await?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, status, run_after FROM tasks WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let rows = bind_ids(sqlx::query(&sql), ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TaskState {
+                    id: parse_id(r.try_get("id")?)?,
+                    status: parse_status(r.try_get("status")?)?,
+                    run_after: ts(r.try_get("run_after")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish(&self, worker: &str, items: &[Finish]) -> Result<Vec<TaskId>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_us();
+        let mut done = Vec::with_capacity(items.len());
+        // One transaction (one fsync) for the batch; each row one conditional UPDATE.
+        let mut tx = self.pool.begin().await?;
+        for f in items {
+            let (status, result, error, delay) = match &f.outcome {
+                FinishOutcome::Succeeded(v) => {
+                    ("succeeded", Some(v.to_string()), None, Duration::ZERO)
+                }
+                FinishOutcome::Retry { error, delay } => {
+                    ("queued", None, Some(error.clone()), *delay)
+                }
+                FinishOutcome::Failed(e) => ("failed", None, Some(e.clone()), Duration::ZERO),
+                FinishOutcome::Cancelled => ("cancelled", None, None, Duration::ZERO),
+                FinishOutcome::HandBack => ("handback", None, None, Duration::ZERO),
+            };
+            let row = sqlx::query(
+                "UPDATE tasks SET
+                    status = CASE
+                        WHEN ?4 IN ('queued', 'handback') AND cancel_requested THEN 'cancelled'
+                        WHEN ?4 = 'handback' THEN 'queued'
+                        ELSE ?4 END,
+                    result = ?5,
+                    error = COALESCE(?6, error),
+                    attempts = CASE WHEN ?4 = 'handback' THEN attempts - 1 ELSE attempts END,
+                    finished_at = CASE
+                        WHEN ?4 IN ('queued', 'handback') AND NOT cancel_requested THEN NULL
+                        ELSE ?7 END,
+                    run_after = ?7 + ?8,
+                    dispatched_at = ?7,
+                    lease_owner = NULL,
+                    lease_expires_at = NULL,
+                    updated_at = ?7
+                 WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?3
+                 RETURNING id",
+            )
+            .bind(f.id.to_string())
+            .bind(worker)
+            .bind(f.attempt)
+            .bind(status)
+            .bind(result)
+            .bind(error)
+            .bind(now)
+            .bind(micros(delay))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if row.is_some() {
+                done.push(f.id);
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn heartbeat(
+        &self,
+        worker: &str,
+        ids: &[TaskId],
+        lease: Duration,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE tasks SET lease_expires_at = ?1
+             WHERE id IN ({}) AND status = 'running' AND lease_owner = ?2
+             RETURNING id",
+            placeholders(3, ids.len())
+        );
+        let q = sqlx::query(&sql)
+            .bind(now_us() + micros(lease))
+            .bind(worker);
+        returned_ids(bind_ids(q, ids), &self.pool).await
+    }
+
+    async fn cancel_requested(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id FROM tasks WHERE id IN ({}) AND cancel_requested",
+            placeholders(1, ids.len())
+        );
+        returned_ids(bind_ids(sqlx::query(&sql), ids), &self.pool).await
+    }
+
+    async fn take_stale_queued(
+        &self,
+        stale: Duration,
+        limit: u32,
+    ) -> Result<Vec<Redispatch>, StoreError> {
+        let now = now_us();
+        // Uses the partial expression index tasks_queued_due_idx.
+        let rows = sqlx::query(
+            "UPDATE tasks SET dispatched_at = ?1
+             WHERE id IN (
+                SELECT id FROM tasks
+                WHERE status = 'queued' AND max(run_after, dispatched_at) <= ?2
+                ORDER BY max(run_after, dispatched_at)
+                LIMIT ?3)
+             RETURNING id, attempts",
+        )
+        .bind(now)
+        .bind(now - micros(stale))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Redispatch {
+                    id: parse_id(r.try_get("id")?)?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn recover_expired_leases(&self, limit: u32) -> Result<Vec<RecoveredLease>, StoreError> {
+        let now = now_us();
+        let rows = sqlx::query(
+            "UPDATE tasks SET
+                status = CASE
+                    WHEN cancel_requested THEN 'cancelled'
+                    WHEN attempts >= max_attempts THEN 'failed'
+                    ELSE 'queued' END,
+                error = 'lease expired: the worker running attempt ' || attempts || ' stopped responding',
+                finished_at = CASE
+                    WHEN cancel_requested OR attempts >= max_attempts THEN ?1
+                    ELSE NULL END,
+                run_after = ?1,
+                dispatched_at = ?1,
+                lease_owner = NULL,
+                lease_expires_at = NULL,
+                updated_at = ?1
+             WHERE id IN (
+                SELECT id FROM tasks
+                WHERE status = 'running' AND lease_expires_at < ?1
+                ORDER BY lease_expires_at
+                LIMIT ?2)
+             RETURNING id, status, kind",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecoveredLease {
+                    id: parse_id(r.try_get("id")?)?,
+                    status: parse_status(r.try_get("status")?)?,
+                    kind: static_kind(r.try_get("kind")?),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,440 @@
+//! The task domain: ids, kinds, statuses and their legal transitions, and
+//! the validated shape of a new task. Nothing here knows about HTTP or SQL.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A task's identifier: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(pub Uuid);
+
+impl TaskId {
+    /// A fresh, time-ordered id.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for TaskId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// Where a task is in its life.
+///
+/// ```text
+/// queued ──claim──> running ──> succeeded | failed | cancelled
+///   │  ^               │
+///   │  └──retry/lease──┘
+///   └──cancel──> cancelled
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    /// Waiting to be claimed by a worker.
+    Queued,
+    /// Claimed by a worker that holds its lease.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Finished with an error after its last attempt.
+    Failed,
+    /// Stopped at a caller's request.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The stored and serialised name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once nothing can change the task any more.
+    #[must_use]
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+
+    /// The legal transitions of the lifecycle (documentation and tests; the
+    /// stores encode the same rules in their conditional UPDATEs).
+    #[must_use]
+    pub fn can_become(self, next: TaskStatus) -> bool {
+        use TaskStatus::{Cancelled, Failed, Queued, Running, Succeeded};
+        matches!(
+            (self, next),
+            (Queued, Running | Cancelled) | (Running, Queued | Succeeded | Failed | Cancelled)
+        )
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown status name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status {0:?}; expected one of queued, running, succeeded, failed, cancelled")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for TaskStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A registered task kind. Kinds are fixed strings that outlive deploys:
+/// never rename one, add a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// `system.noop`: succeeds at once with `{}`.
+    #[serde(rename = "system.noop")]
+    SystemNoop,
+    /// `system.sleep`: sleeps `ms` milliseconds, honouring cancellation.
+    #[serde(rename = "system.sleep")]
+    SystemSleep,
+    /// `system.fail`: always fails with `message`.
+    #[serde(rename = "system.fail")]
+    SystemFail,
+}
+
+impl TaskKind {
+    /// Every registered kind.
+    pub const ALL: [TaskKind; 3] = [
+        TaskKind::SystemNoop,
+        TaskKind::SystemSleep,
+        TaskKind::SystemFail,
+    ];
+
+    /// The fixed name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::SystemNoop => "system.noop",
+            TaskKind::SystemSleep => "system.sleep",
+            TaskKind::SystemFail => "system.fail",
+        }
+    }
+
+    /// Checks `payload` against this kind and returns its normalised form.
+    ///
+    /// # Errors
+    /// A [`PayloadError`] naming the offending field.
+    pub fn validate_payload(self, payload: Value) -> Result<Value, PayloadError> {
+        let Value::Object(map) = payload else {
+            return Err(PayloadError::new("payload", "must be a JSON object"));
+        };
+        let allowed: &[&str] = match self {
+            TaskKind::SystemNoop => &[],
+            TaskKind::SystemSleep => &["ms"],
+            TaskKind::SystemFail => &["message"],
+        };
+        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(PayloadError::new(
+                format!("payload.{unknown}"),
+                "is not a field of this kind",
+            ));
+        }
+        match self {
+            TaskKind::SystemNoop => {}
+            TaskKind::SystemSleep => match map.get("ms") {
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|ms| ms <= MAX_SLEEP_MS) => {}
+                Some(_) => {
+                    return Err(PayloadError::new(
+                        "payload.ms",
+                        "must be an integer between 0 and 600000",
+                    ));
+                }
+                None => return Err(PayloadError::new("payload.ms", "is required")),
+            },
+            TaskKind::SystemFail => match map.get("message") {
+                Some(Value::String(s)) if s.len() <= 4096 => {}
+                Some(_) => {
+                    return Err(PayloadError::new(
+                        "payload.message",
+                        "must be a string of at most 4096 bytes",
+                    ));
+                }
+                None => {}
+            },
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// The longest `system.sleep` accepted, in milliseconds.
+pub const MAX_SLEEP_MS: u64 = 600_000;
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind name that is not registered.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown task kind {0:?}")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for TaskKind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+/// A payload that does not fit its kind.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{field} {reason}")]
+pub struct PayloadError {
+    /// The offending field, as a dotted path (`payload.ms`).
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl PayloadError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Who owns a task: the caller's identity. 1..=256 bytes, no control chars.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OwnerId(String);
+
+impl OwnerId {
+    /// Parses an owner id.
+    ///
+    /// # Errors
+    /// When empty, longer than 256 bytes or holding control characters.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+            return Err(InvalidValue(
+                "owner id must be 1..=256 bytes without control characters",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A client-chosen idempotency key: 1..=255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Parses a key.
+    ///
+    /// # Errors
+    /// When empty, longer than 255 characters, or not visible ASCII.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            return Err(InvalidValue(
+                "Idempotency-Key must be 1..=255 visible ASCII characters",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The key as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value rejected at the edge, with a message fit for the caller.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub &'static str);
+
+/// Retry budget: 1..=25 attempts.
+pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<i32> = 1..=25;
+/// Per-attempt timeout: 1..=3600 seconds.
+pub const TIMEOUT_SECS_RANGE: std::ops::RangeInclusive<i32> = 1..=3600;
+/// Default attempts.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+/// Default per-attempt timeout.
+pub const DEFAULT_TIMEOUT_SECS: i32 = 120;
+
+/// A validated request to create a task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// Fresh id (UUIDv7).
+    pub id: TaskId,
+    /// Owner.
+    pub owner: OwnerId,
+    /// Kind.
+    pub kind: TaskKind,
+    /// Payload, validated for `kind`.
+    pub payload: Value,
+    /// 1..=25.
+    pub max_attempts: i32,
+    /// 1..=3600.
+    pub timeout_secs: i32,
+    /// Optional idempotency key.
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// A task as stored and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Id.
+    pub id: TaskId,
+    /// Kind name (kept as text so rows of retired kinds still read).
+    pub kind: String,
+    /// Status.
+    pub status: TaskStatus,
+    /// Payload.
+    pub payload: Value,
+    /// Result, once `succeeded`.
+    pub result: Option<Value>,
+    /// The latest attempt's error.
+    pub error: Option<String>,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// Attempt budget.
+    pub max_attempts: i32,
+    /// Per-attempt timeout.
+    pub timeout_secs: i32,
+    /// Owner.
+    pub owner_id: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Start of the latest attempt.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When a terminal status was reached.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Not claimable before this time (retry backoff).
+    pub run_after: DateTime<Utc>,
+    /// A cancellation was requested while running.
+    pub cancel_requested: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn transitions_follow_the_lifecycle() {
+        use TaskStatus::*;
+        assert!(Queued.can_become(Running));
+        assert!(Queued.can_become(Cancelled));
+        assert!(Running.can_become(Queued));
+        assert!(!Queued.can_become(Succeeded));
+        for t in [Succeeded, Failed, Cancelled] {
+            assert!(t.is_terminal());
+            for n in TaskStatus::ALL {
+                assert!(!t.can_become(n), "{t} -> {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn payloads_are_checked_per_kind() {
+        let sleep = TaskKind::SystemSleep;
+        assert!(sleep.validate_payload(json!({"ms": 10})).is_ok());
+        let e = sleep.validate_payload(json!({"ms": -1})).unwrap_err();
+        assert_eq!(e.field, "payload.ms");
+        let e = sleep.validate_payload(json!({})).unwrap_err();
+        assert_eq!(e.field, "payload.ms");
+        let e = sleep.validate_payload(json!({"ms": 600_001})).unwrap_err();
+        assert_eq!(e.field, "payload.ms");
+        let e = TaskKind::SystemNoop
+            .validate_payload(json!({"x": 1}))
+            .unwrap_err();
+        assert_eq!(e.field, "payload.x");
+        assert!(TaskKind::SystemNoop.validate_payload(json!([])).is_err());
+        assert!(
+            TaskKind::SystemFail
+                .validate_payload(json!({"message": 3}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn kinds_and_statuses_round_trip() {
+        for k in TaskKind::ALL {
+            assert_eq!(k.as_str().parse::<TaskKind>().unwrap(), k);
+        }
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>().unwrap(), s);
+        }
+        assert!("system.nope".parse::<TaskKind>().is_err());
+    }
+
+    #[test]
+    fn edge_values_are_parsed() {
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse("a\nb").is_err());
+        assert!(OwnerId::parse("").is_err());
+        assert!(OwnerId::parse("dev-user-1").is_ok());
+    }
+}

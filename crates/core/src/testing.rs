@@ -1,0 +1,740 @@
+//! Test support shared by every crate's tests (feature `testing`): fresh
+//! PostgreSQL databases per test, and the conformance suites that every
+//! `TaskStore` and `BlobStore` implementation must pass.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::blob::{BlobKey, BlobStore};
+use crate::config::PoolConfig;
+use crate::secret::DatabaseUrl;
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{CancelOutcome, Finish, FinishOutcome, ListQuery, TaskStore};
+use crate::task::{IdempotencyKey, NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
+
+/// The server the tests use: `TEST_DATABASE_URL`, else `DATABASE_URL`.
+/// The README's test command sets it (starting a throwaway cluster).
+#[must_use]
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .expect("TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+}
+
+/// Creates an empty database with a unique name and returns its URL.
+pub async fn fresh_database() -> String {
+    use sqlx::Connection;
+    let admin = admin_url();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    replace_db_name(&admin, &name)
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Pool settings for tests.
+#[must_use]
+pub fn test_pool() -> PoolConfig {
+    PoolConfig {
+        max_connections: 10,
+        min_connections: 0,
+        acquire_timeout: Duration::from_secs(10),
+    }
+}
+
+/// A migrated PostgreSQL store on a fresh database.
+pub async fn pg_store() -> (Arc<PgStore>, String) {
+    let url = fresh_database().await;
+    let store = PgStore::connect(&DatabaseUrl::new(url.clone()), &test_pool())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (Arc::new(store), url)
+}
+
+/// A migrated SQLite store in a fresh temporary folder (kept until the
+/// process ends).
+pub async fn sqlite_store() -> Arc<SqliteStore> {
+    let dir = std::env::temp_dir().join(format!("ra-test-{}", uuid::Uuid::new_v4().simple()));
+    let store = SqliteStore::open(&dir.join("test.db"), &test_pool())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    Arc::new(store)
+}
+
+/// Waits until `f` returns `Some`, polling every 20 ms, or panics after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn owner(s: &str) -> OwnerId {
+    OwnerId::parse(s).unwrap()
+}
+
+fn new_task(owner_id: &str, kind: TaskKind) -> NewTask {
+    NewTask {
+        id: TaskId::new(),
+        owner: owner(owner_id),
+        kind,
+        payload: if kind == TaskKind::SystemSleep {
+            json!({"ms": 1})
+        } else {
+            json!({})
+        },
+        max_attempts: 3,
+        timeout_secs: 60,
+        idempotency_key: None,
+    }
+}
+
+const W1: &str = "worker-1";
+const W2: &str = "worker-2";
+const LEASE: Duration = Duration::from_secs(30);
+
+/// The `TaskStore` conformance suite. Every implementation runs all of it.
+pub async fn store_conformance(store: Arc<dyn TaskStore>) {
+    create_get_and_isolation(&*store).await;
+    idempotency(&*store).await;
+    listing_and_pagination(&*store).await;
+    cancellation(&*store).await;
+    claim_and_fenced_finish(&*store).await;
+    retry_and_handback(&*store).await;
+    leases(&*store).await;
+    sweeper(&*store).await;
+    concurrent_claims(store.clone()).await;
+    store.ping().await.unwrap();
+}
+
+async fn create_get_and_isolation(store: &dyn TaskStore) {
+    let mut t = new_task("alice", TaskKind::SystemSleep);
+    t.payload = json!({"ms": 5});
+    let c = store.create_task(t.clone()).await.unwrap();
+    assert!(c.created);
+    assert_eq!(c.task.id, t.id);
+    assert_eq!(c.task.status, TaskStatus::Queued);
+    assert_eq!(c.task.payload, json!({"ms": 5}));
+    assert_eq!(c.task.attempts, 0);
+    assert_eq!(c.task.owner_id, "alice");
+    assert!(c.task.result.is_none() && c.task.started_at.is_none() && c.task.finished_at.is_none());
+    let got = store
+        .get_task(&owner("alice"), t.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, c.task);
+    assert!(
+        store.get_task(&owner("bob"), t.id).await.unwrap().is_none(),
+        "foreign task visible"
+    );
+    assert!(
+        store
+            .get_task(&owner("alice"), TaskId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn idempotency(store: &dyn TaskStore) {
+    let key = IdempotencyKey::parse("order-42").unwrap();
+    let mut a = new_task("idem", TaskKind::SystemNoop);
+    a.idempotency_key = Some(key.clone());
+    let first = store.create_task(a).await.unwrap();
+    assert!(first.created);
+    let mut b = new_task("idem", TaskKind::SystemNoop);
+    b.idempotency_key = Some(key.clone());
+    let second = store.create_task(b).await.unwrap();
+    assert!(!second.created);
+    assert_eq!(second.task.id, first.task.id);
+    let mut c = new_task("idem-other", TaskKind::SystemNoop);
+    c.idempotency_key = Some(key);
+    let third = store.create_task(c).await.unwrap();
+    assert!(third.created, "keys are per owner");
+    assert_eq!(store.stats(&owner("idem")).await.unwrap().queued, 1);
+}
+
+async fn listing_and_pagination(store: &dyn TaskStore) {
+    let o = owner("lister");
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let kind = if i % 2 == 0 {
+            TaskKind::SystemNoop
+        } else {
+            TaskKind::SystemFail
+        };
+        ids.push(
+            store
+                .create_task(new_task("lister", kind))
+                .await
+                .unwrap()
+                .task
+                .id,
+        );
+    }
+    store
+        .create_task(new_task("someone-else", TaskKind::SystemNoop))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_tasks(
+                &o,
+                &ListQuery {
+                    limit: 3,
+                    cursor,
+                    ..ListQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.items.iter().map(|t| t.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(
+        seen, newest_first,
+        "pages must be newest first, without gaps or repeats"
+    );
+
+    let fails = store
+        .list_tasks(
+            &o,
+            &ListQuery {
+                limit: 50,
+                kind: Some(TaskKind::SystemFail),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(fails.items.len(), 3);
+    assert!(fails.items.iter().all(|t| t.kind == "system.fail"));
+    assert!(fails.next_cursor.is_none());
+
+    store.cancel_task(&o, ids[0]).await.unwrap();
+    let cancelled = store
+        .list_tasks(
+            &o,
+            &ListQuery {
+                limit: 50,
+                status: Some(TaskStatus::Cancelled),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cancelled.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![ids[0]]
+    );
+    let stats = store.stats(&o).await.unwrap();
+    assert_eq!((stats.queued, stats.cancelled, stats.running), (6, 1, 0));
+}
+
+async fn cancellation(store: &dyn TaskStore) {
+    let o = owner("canceller");
+    let queued = store
+        .create_task(new_task("canceller", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    assert!(matches!(
+        store
+            .cancel_task(&owner("intruder"), queued.id)
+            .await
+            .unwrap(),
+        CancelOutcome::NotFound
+    ));
+    match store.cancel_task(&o, queued.id).await.unwrap() {
+        CancelOutcome::Cancelled(t) => {
+            assert_eq!(t.status, TaskStatus::Cancelled);
+            assert!(t.finished_at.is_some());
+        }
+        other => panic!("queued task: {other:?}"),
+    }
+    assert!(matches!(
+        store.cancel_task(&o, queued.id).await.unwrap(),
+        CancelOutcome::AlreadyTerminal(_)
+    ));
+    assert!(
+        store
+            .claim(&[queued.id], W1, LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "cancelled task claimed"
+    );
+
+    let running = store
+        .create_task(new_task("canceller", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    let claimed = store.claim(&[running.id], W1, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    match store.cancel_task(&o, running.id).await.unwrap() {
+        CancelOutcome::Requested(t) => {
+            assert_eq!(t.status, TaskStatus::Running);
+            assert!(t.cancel_requested);
+        }
+        other => panic!("running task: {other:?}"),
+    }
+    assert_eq!(
+        store
+            .cancel_requested(&[running.id, queued.id])
+            .await
+            .unwrap(),
+        vec![running.id]
+    );
+    // A retry of a task whose cancellation was requested ends it cancelled.
+    let done = store
+        .finish(
+            W1,
+            &[Finish {
+                id: running.id,
+                attempt: 1,
+                outcome: FinishOutcome::Retry {
+                    error: "x".into(),
+                    delay: Duration::ZERO,
+                },
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, vec![running.id]);
+    let t = store.get_task(&o, running.id).await.unwrap().unwrap();
+    assert_eq!(t.status, TaskStatus::Cancelled);
+    assert!(t.finished_at.is_some());
+}
+
+async fn claim_and_fenced_finish(store: &dyn TaskStore) {
+    let o = owner("claimer");
+    let t = store
+        .create_task(new_task("claimer", TaskKind::SystemNoop))
+        .await
+        .unwrap()
+        .task;
+    let claimed = store
+        .claim(&[t.id, TaskId::new()], W1, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "unknown ids are ignored");
+    let c = &claimed[0];
+    assert_eq!((c.status, c.attempts), (TaskStatus::Running, 1));
+    assert!(c.started_at.is_some());
+    assert!(
+        store.claim(&[t.id], W2, LEASE).await.unwrap().is_empty(),
+        "claimed twice"
+    );
+
+    let ok = |attempt| Finish {
+        id: t.id,
+        attempt,
+        outcome: FinishOutcome::Succeeded(json!({"n": 1})),
+    };
+    assert!(
+        store.finish(W2, &[ok(1)]).await.unwrap().is_empty(),
+        "another worker finished my task"
+    );
+    assert!(
+        store.finish(W1, &[ok(2)]).await.unwrap().is_empty(),
+        "a stale attempt wrote"
+    );
+    assert_eq!(store.finish(W1, &[ok(1)]).await.unwrap(), vec![t.id]);
+    assert!(
+        store.finish(W1, &[ok(1)]).await.unwrap().is_empty(),
+        "finished twice"
+    );
+    let done = store.get_task(&o, t.id).await.unwrap().unwrap();
+    assert_eq!(done.status, TaskStatus::Succeeded);
+    assert_eq!(done.result, Some(json!({"n": 1})));
+    assert!(done.finished_at.is_some());
+    let states = store.task_states(&[t.id]).await.unwrap();
+    assert_eq!(states[0].status, TaskStatus::Succeeded);
+
+    // A batch with mixed outcomes.
+    let a = store
+        .create_task(new_task("claimer", TaskKind::SystemFail))
+        .await
+        .unwrap()
+        .task;
+    let b = store
+        .create_task(new_task("claimer", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    assert_eq!(
+        store.claim(&[a.id, b.id], W1, LEASE).await.unwrap().len(),
+        2
+    );
+    let done = store
+        .finish(
+            W1,
+            &[
+                Finish {
+                    id: a.id,
+                    attempt: 1,
+                    outcome: FinishOutcome::Failed("boom".into()),
+                },
+                Finish {
+                    id: b.id,
+                    attempt: 1,
+                    outcome: FinishOutcome::Cancelled,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 2);
+    let a = store.get_task(&o, a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.error.as_deref()),
+        (TaskStatus::Failed, Some("boom"))
+    );
+    assert!(a.result.is_none());
+    let b = store.get_task(&o, b.id).await.unwrap().unwrap();
+    assert_eq!(b.status, TaskStatus::Cancelled);
+}
+
+async fn retry_and_handback(store: &dyn TaskStore) {
+    let o = owner("retrier");
+    let t = store
+        .create_task(new_task("retrier", TaskKind::SystemFail))
+        .await
+        .unwrap()
+        .task;
+    store.claim(&[t.id], W1, LEASE).await.unwrap();
+    let later = FinishOutcome::Retry {
+        error: "first".into(),
+        delay: Duration::from_secs(3600),
+    };
+    store
+        .finish(
+            W1,
+            &[Finish {
+                id: t.id,
+                attempt: 1,
+                outcome: later,
+            }],
+        )
+        .await
+        .unwrap();
+    let q = store.get_task(&o, t.id).await.unwrap().unwrap();
+    assert_eq!(
+        (q.status, q.attempts, q.error.as_deref()),
+        (TaskStatus::Queued, 1, Some("first"))
+    );
+    assert!(q.run_after > chrono::Utc::now() + chrono::Duration::minutes(59));
+    assert!(q.finished_at.is_none());
+    assert!(
+        store.claim(&[t.id], W1, LEASE).await.unwrap().is_empty(),
+        "claimed before run_after"
+    );
+
+    let t2 = store
+        .create_task(new_task("retrier", TaskKind::SystemFail))
+        .await
+        .unwrap()
+        .task;
+    store.claim(&[t2.id], W1, LEASE).await.unwrap();
+    let now = FinishOutcome::Retry {
+        error: "again".into(),
+        delay: Duration::ZERO,
+    };
+    store
+        .finish(
+            W1,
+            &[Finish {
+                id: t2.id,
+                attempt: 1,
+                outcome: now,
+            }],
+        )
+        .await
+        .unwrap();
+    let c = store.claim(&[t2.id], W2, LEASE).await.unwrap();
+    assert_eq!(c[0].attempts, 2);
+    // Graceful drain hands the task back without spending the attempt.
+    store
+        .finish(
+            W2,
+            &[Finish {
+                id: t2.id,
+                attempt: 2,
+                outcome: FinishOutcome::HandBack,
+            }],
+        )
+        .await
+        .unwrap();
+    let h = store.get_task(&o, t2.id).await.unwrap().unwrap();
+    assert_eq!((h.status, h.attempts), (TaskStatus::Queued, 1));
+    assert_eq!(
+        store.claim(&[t2.id], W1, LEASE).await.unwrap()[0].attempts,
+        2
+    );
+}
+
+async fn leases(store: &dyn TaskStore) {
+    let o = owner("leaser");
+    let mut n = new_task("leaser", TaskKind::SystemSleep);
+    n.max_attempts = 2;
+    let t = store.create_task(n).await.unwrap().task;
+    store
+        .claim(&[t.id], W1, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .heartbeat(W2, &[t.id], LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "heartbeat by a non-holder"
+    );
+    // Wait for expiry, then recover: back to queued (1 of 2 attempts spent).
+    let rec = eventually(Duration::from_secs(10), "lease expiry", || async {
+        let r = store.recover_expired_leases(100).await.unwrap();
+        r.into_iter().find(|r| r.id == t.id)
+    })
+    .await;
+    assert_eq!(rec.status, TaskStatus::Queued);
+    let q = store.get_task(&o, t.id).await.unwrap().unwrap();
+    assert!(
+        q.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lease expired")
+    );
+    // The late worker's writes are rejected.
+    let late = Finish {
+        id: t.id,
+        attempt: 1,
+        outcome: FinishOutcome::Succeeded(json!({})),
+    };
+    assert!(
+        store.finish(W1, &[late]).await.unwrap().is_empty(),
+        "late worker overwrote"
+    );
+    assert!(
+        store
+            .heartbeat(W1, &[t.id], LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Second attempt: the heartbeat keeps it alive; then it expires for good.
+    store
+        .claim(&[t.id], W2, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .heartbeat(W2, &[t.id], Duration::from_millis(300))
+            .await
+            .unwrap(),
+        vec![t.id]
+    );
+    let rec = eventually(Duration::from_secs(10), "second lease expiry", || async {
+        let r = store.recover_expired_leases(100).await.unwrap();
+        r.into_iter().find(|r| r.id == t.id)
+    })
+    .await;
+    assert_eq!(rec.status, TaskStatus::Failed, "attempts spent");
+    let f = store.get_task(&o, t.id).await.unwrap().unwrap();
+    assert_eq!(f.status, TaskStatus::Failed);
+    assert!(f.finished_at.is_some());
+    // An unexpired lease is left alone.
+    let live = store
+        .create_task(new_task("leaser", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    store.claim(&[live.id], W1, LEASE).await.unwrap();
+    assert!(
+        !store
+            .recover_expired_leases(100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == live.id)
+    );
+}
+
+async fn sweeper(store: &dyn TaskStore) {
+    let t = store
+        .create_task(new_task("sweeper", TaskKind::SystemNoop))
+        .await
+        .unwrap()
+        .task;
+    // Freshly dispatched: not stale for an hour.
+    assert!(
+        !store
+            .take_stale_queued(Duration::from_secs(3600), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == t.id)
+    );
+    let got = eventually(Duration::from_secs(10), "stale task", || async {
+        let r = store
+            .take_stale_queued(Duration::from_millis(50), 1000)
+            .await
+            .unwrap();
+        r.into_iter().find(|r| r.id == t.id)
+    })
+    .await;
+    assert_eq!(got.attempts, 0);
+    // Taking it marked it dispatched: not handed out again at once.
+    assert!(
+        !store
+            .take_stale_queued(Duration::from_secs(5), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == t.id)
+    );
+    // Running tasks are never swept.
+    store.claim(&[t.id], W1, LEASE).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(
+        !store
+            .take_stale_queued(Duration::from_millis(50), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == t.id)
+    );
+}
+
+async fn concurrent_claims(store: Arc<dyn TaskStore>) {
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(
+            store
+                .create_task(new_task("racer", TaskKind::SystemNoop))
+                .await
+                .unwrap()
+                .task
+                .id,
+        );
+    }
+    let ids = Arc::new(ids);
+    let mut handles = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        let ids = ids.clone();
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let mut order: Vec<TaskId> = ids.to_vec();
+            if w % 2 == 1 {
+                order.reverse();
+            }
+            for chunk in order.chunks(7) {
+                mine.extend(
+                    store
+                        .claim(chunk, &format!("racer-{w}"), LEASE)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|t| t.id),
+                );
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort();
+    let mut expected = ids.to_vec();
+    expected.sort();
+    assert_eq!(all, expected, "each task claimed exactly once");
+}
+
+/// The `BlobStore` conformance suite.
+pub async fn blob_conformance(store: Arc<dyn BlobStore>) {
+    store.check().await.unwrap();
+    let key = BlobKey::parse(&format!(
+        "conformance/{}/original.bin",
+        uuid::Uuid::new_v4().simple()
+    ))
+    .unwrap();
+    assert!(store.get(&key).await.unwrap().is_none());
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    store
+        .put(&key, bytes.clone(), "application/octet-stream")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(bytes.as_slice())
+    );
+    store
+        .put(&key, b"replaced".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"replaced"[..])
+    );
+    let empty = BlobKey::parse(&format!(
+        "conformance/{}/empty",
+        uuid::Uuid::new_v4().simple()
+    ))
+    .unwrap();
+    store.put(&empty, Vec::new(), "text/plain").await.unwrap();
+    assert_eq!(store.get(&empty).await.unwrap().as_deref(), Some(&b""[..]));
+    store.delete(&key).await.unwrap();
+    store.delete(&key).await.unwrap();
+    assert!(store.get(&key).await.unwrap().is_none());
+}
