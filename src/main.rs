@@ -1,1 +1,245 @@
-fn main() {}
+//! `resume-agent`: the one binary. It parses the configuration, sets up
+//! telemetry and composes the crates into the requested service; everything
+//! else lives in the libraries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use resume_agent_core::blob::{BlobStore, LocalBlobStore};
+use resume_agent_core::config::{BackendKind, Config, DatabaseConfig, Role};
+use resume_agent_core::store::{self, TaskStore};
+use resume_agent_queue::in_process::{HttpDispatcher, InProcessQueue, LocalBackend};
+use resume_agent_queue::{TaskBackend, TaskSource};
+use resume_agent_web::WebApp;
+use resume_agent_worker::{Registry, Runtime, Worker};
+use tokio_util::sync::CancellationToken;
+
+const ENV_HELP: &str = "\
+Configuration comes from the environment (see the README for every knob):
+  DATABASE_URL / POSTGRES_DSN  PostgreSQL URL; unset = embedded SQLite in DATA_DIR
+  DATA_DIR                     embedded database and local blob folder [./data]
+  WEB_ADDR                     web listen address [0.0.0.0:3000]
+  WORKER_ADDR                  worker listen address [0.0.0.0:8000]
+  WORKER_BASE_URL              where the web reaches the worker [http://127.0.0.1:8000]
+  WORKER_API_TOKEN             shared secret for the worker's internal endpoint
+  WORKER_CONCURRENCY           tasks run at once by a worker [32]
+  TASK_BACKEND                 in-process | azure-queue [in-process]
+  DEFAULT_OWNER_USER_ID        owner of every request without auth [dev-user-1]
+  LOG_FORMAT                   text | json [text];  RUST_LOG  log filter [info]
+
+Try it:  resume-agent serve   then
+  curl -s -XPOST localhost:3000/api/tasks -H 'content-type: application/json' -d '{\"kind\":\"system.noop\"}'";
+
+/// Resume Agent: a task platform. The web API accepts tasks, the worker runs
+/// them, PostgreSQL (or an embedded SQLite file) keeps every task.
+#[derive(Parser)]
+#[command(name = "resume-agent", version, after_help = ENV_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Web API and worker in one process (the zero-setup way to run it).
+    Serve,
+    /// The public web API only (reaches the worker at WORKER_BASE_URL).
+    Web,
+    /// The worker only: runs tasks; serves /health, /ready and /metrics.
+    Worker,
+    /// Applies database migrations, then exits (idempotent; safe to run twice at once).
+    Migrate,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let role = match cli.command {
+        Command::Serve => Role::Serve,
+        Command::Web => Role::Web,
+        Command::Worker => Role::Worker,
+        Command::Migrate => Role::Migrate,
+    };
+    let config = match Config::from_env(role) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("resume-agent: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    resume_agent_telemetry::init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("resume-agent: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "exiting on error");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received: shutting down"),
+            () = term => tracing::info!("SIGTERM received: shutting down"),
+        }
+        t.cancel();
+    });
+    token
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let db = match &config.database {
+        DatabaseConfig::Postgres(url) => url.redacted(),
+        DatabaseConfig::Embedded(path) => format!("embedded sqlite at {}", path.display()),
+    };
+    tracing::info!(
+        role = ?config.role,
+        database = %db,
+        backend = config.task_backend.as_str(),
+        "starting resume-agent {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    if config.task_backend == BackendKind::AzureQueue {
+        anyhow::bail!(
+            "TASK_BACKEND=azure-queue is not available in this build yet; use in-process"
+        );
+    }
+    match command {
+        Command::Migrate => {
+            store::open(&config, true)
+                .await
+                .context("migrating the database")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Serve => {
+            let shutdown = shutdown_on_signal();
+            let store = store::open(&config, true)
+                .await
+                .context("opening the database")?;
+            let blobs = open_blobs(&config).await?;
+            let queue = InProcessQueue::new(config.worker.queue_capacity);
+            let local: Arc<dyn TaskBackend> = Arc::new(LocalBackend(queue.clone()));
+            let worker = build_worker(&config, store.clone(), blobs.clone(), queue).await?;
+            let web = WebApp::build(
+                &config,
+                None,
+                resume_agent_web::Deps {
+                    store,
+                    backend: local,
+                    blobs,
+                },
+            )
+            .await
+            .with_context(|| format!("binding WEB_ADDR {}", config.web_addr))?;
+            tracing::info!(web = %config.web_addr, worker = %config.worker_addr, "serving web and worker");
+            let (w, x) = tokio::join!(
+                web.run_until_stopped(shutdown.clone()),
+                worker.run_until_stopped(shutdown)
+            );
+            w.context("web")?;
+            x.context("worker")?;
+            Ok(())
+        }
+        Command::Web => {
+            let shutdown = shutdown_on_signal();
+            let store = open_store_retrying(&config, &shutdown).await?;
+            let blobs = open_blobs(&config).await?;
+            let backend: Arc<dyn TaskBackend> = HttpDispatcher::new(
+                &config.worker_base_url,
+                config.worker_api_token.clone(),
+                Duration::from_secs(5),
+            )
+            .context("building the worker client")?;
+            let web = WebApp::build(
+                &config,
+                None,
+                resume_agent_web::Deps {
+                    store,
+                    backend,
+                    blobs,
+                },
+            )
+            .await
+            .with_context(|| format!("binding WEB_ADDR {}", config.web_addr))?;
+            tracing::info!(addr = %config.web_addr, worker = %config.worker_base_url, "web serving");
+            web.run_until_stopped(shutdown).await.context("web")
+        }
+        Command::Worker => {
+            let shutdown = shutdown_on_signal();
+            let store = open_store_retrying(&config, &shutdown).await?;
+            let blobs = open_blobs(&config).await?;
+            let queue = InProcessQueue::new(config.worker.queue_capacity);
+            let worker = build_worker(&config, store, blobs, queue).await?;
+            tracing::info!(addr = %config.worker_addr, "worker serving");
+            worker.run_until_stopped(shutdown).await.context("worker")
+        }
+    }
+}
+
+/// Opens the store. PostgreSQL may be down at start: the pool connects
+/// lazily and the services report not-ready until it is reachable.
+async fn open_store_retrying(
+    config: &Config,
+    _shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn TaskStore>> {
+    let migrate = matches!(config.database, DatabaseConfig::Embedded(_));
+    store::open(config, migrate)
+        .await
+        .context("opening the database")
+}
+
+async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let dir = config.data_dir.join("blobs");
+    let blobs = LocalBlobStore::open(&dir)
+        .await
+        .with_context(|| format!("opening the blob folder {}", dir.display()))?;
+    Ok(Arc::new(blobs))
+}
+
+async fn build_worker(
+    config: &Config,
+    store: Arc<dyn TaskStore>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<InProcessQueue>,
+) -> anyhow::Result<Worker> {
+    let source: Arc<dyn TaskSource> = Arc::new(queue.clone());
+    let deps = resume_agent_worker::Deps {
+        store,
+        source,
+        redispatch: Arc::new(LocalBackend(queue.clone())),
+        blobs,
+        registry: Registry::with_builtins(),
+    };
+    let runtime = Runtime::new(deps, config.worker.clone(), true);
+    let internal = resume_agent_queue::in_process::router(queue, config.worker_api_token.clone());
+    Worker::build(config.worker_addr, runtime, Some(internal))
+        .await
+        .with_context(|| format!("binding WORKER_ADDR {}", config.worker_addr))
+}

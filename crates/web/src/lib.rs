@@ -1,1 +1,259 @@
-//! placeholder
+//! # resume-agent-web
+//!
+//! The public HTTP API of `API.md`. This crate owns routing, the caller's
+//! owner scope, request parsing at the edge (bodies, queries, headers become
+//! domain types here), the problem+json mapping ([`error`]) and the web's
+//! `/metrics`. It is thin: every decision about tasks lives in
+//! `resume-agent-core`, every hand-off in `resume-agent-queue`.
+//!
+//! It must not run tasks or speak SQL or a queue protocol itself.
+//!
+//! Layout: [`error`] (one error enum → problem+json), [`extract`] (JSON
+//! body, owner), [`tasks`] (the task routes), this file (the app: build,
+//! bind, serve, drain).
+
+pub mod error;
+pub mod extract;
+pub mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use resume_agent_core::OwnerId;
+use resume_agent_core::blob::BlobStore;
+use resume_agent_core::config::Config;
+use resume_agent_core::store::TaskStore;
+use resume_agent_queue::TaskBackend;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+
+/// What the web needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// The source of truth.
+    pub store: Arc<dyn TaskStore>,
+    /// Where new tasks are handed.
+    pub backend: Arc<dyn TaskBackend>,
+    /// File storage.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Dependencies.
+    pub deps: Deps,
+    /// The owner of every request while authentication is off.
+    pub default_owner: OwnerId,
+    /// JSON body limit.
+    pub max_body_bytes: usize,
+    draining: Arc<AtomicBool>,
+}
+
+/// The web service, bound and ready to serve.
+pub struct WebApp {
+    listener: TcpListener,
+    router: Router,
+    draining: Arc<AtomicBool>,
+}
+
+impl WebApp {
+    /// Binds `config.web_addr` (or `addr` when given; port 0 picks a free
+    /// one) and builds the router.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn build(
+        config: &Config,
+        addr: Option<SocketAddr>,
+        deps: Deps,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr.unwrap_or(config.web_addr)).await?;
+        let draining = Arc::new(AtomicBool::new(false));
+        let state = AppState {
+            deps,
+            default_owner: config.default_owner.clone(),
+            max_body_bytes: config.web.max_body_bytes,
+            draining: draining.clone(),
+        };
+        let _ = resume_agent_telemetry::metrics_handle();
+        Ok(Self {
+            listener,
+            router: router(state, config.web.request_timeout),
+            draining,
+        })
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// Serves until `shutdown` fires; then reports not-ready, stops
+    /// accepting and lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let draining = self.draining.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.cancelled().await;
+                draining.store(true, Ordering::SeqCst);
+                tracing::info!("web draining: finishing in-flight requests");
+            })
+            .await
+    }
+}
+
+/// The public router.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/ready", get(ready))
+        .route("/api/tasks", post(tasks::create).get(tasks::list))
+        .route("/api/tasks/{id}", get(tasks::get_one))
+        .route("/api/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/api/stats", get(tasks::stats))
+        .route("/metrics", get(metrics_endpoint))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            resume_agent_telemetry::http_metrics,
+        ))
+        .layer(axum::middleware::from_fn(catch_panic))
+}
+
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            ApiError::Unavailable(format!("the request took longer than {}s", limit.as_secs()))
+                .into_response()
+        }
+    }
+}
+
+async fn catch_panic(req: Request, next: Next) -> Response {
+    use futures_like::CatchUnwind;
+    match CatchUnwind::new(next.run(req)).await {
+        Ok(r) => r,
+        Err(()) => ApiError::Internal("a handler panicked".into()).into_response(),
+    }
+}
+
+mod futures_like {
+    //! A minimal `catch_unwind` for futures, so a handler bug answers a
+    //! problem+json 500 instead of a dropped connection.
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub struct CatchUnwind<F>(Pin<Box<F>>);
+
+    impl<F: Future> CatchUnwind<F> {
+        pub fn new(f: F) -> Self {
+            Self(Box::pin(f))
+        }
+    }
+
+    impl<F: Future> Future for CatchUnwind<F> {
+        type Output = Result<F::Output, ()>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let inner = self.0.as_mut();
+            match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+                Err(_) => Poll::Ready(Err(())),
+            }
+        }
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(st): State<AppState>) -> Response {
+    let deps = &st.deps;
+    let (db, backend, storage) =
+        tokio::join!(deps.store.ping(), deps.backend.check(), deps.blobs.check());
+    let mut checks = serde_json::Map::new();
+    let mut ok = true;
+    match db {
+        Ok(()) => drop(checks.insert("database".into(), json!("ok"))),
+        Err(e) => {
+            ok = false;
+            checks.insert("database".into(), json!(format!("error: {e}")));
+        }
+    }
+    match backend {
+        Ok(()) => drop(checks.insert("backend".into(), json!("ok"))),
+        // In Phase 5 a worker restart must not take the API down: tasks are
+        // accepted into the store and run when the worker is back.
+        Err(e) if deps.backend.name() == resume_agent_queue::in_process::NAME => {
+            checks.insert(
+                "backend".into(),
+                json!(format!(
+                    "degraded: {e}; tasks are accepted and run when the worker returns"
+                )),
+            );
+        }
+        Err(e) => {
+            ok = false;
+            checks.insert("backend".into(), json!(format!("error: {e}")));
+        }
+    }
+    match storage {
+        Ok(()) => drop(checks.insert("storage".into(), json!("ok"))),
+        Err(e) => {
+            ok = false;
+            checks.insert("storage".into(), json!(format!("error: {e}")));
+        }
+    }
+    if st.draining.load(Ordering::SeqCst) {
+        ok = false;
+        checks.insert("web".into(), json!("draining"));
+    }
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(resume_agent_telemetry::ready_body(ok, &checks)),
+    )
+        .into_response()
+}
+
+async fn metrics_endpoint(State(st): State<AppState>) -> Response {
+    resume_agent_telemetry::record_pool(st.deps.store.pool_stats());
+    resume_agent_telemetry::metrics_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

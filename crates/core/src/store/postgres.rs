@@ -382,7 +382,9 @@ impl TaskStore for PgStore {
                 finished_at = CASE
                     WHEN u.status IN ('queued', 'handback') AND NOT t.cancel_requested THEN NULL
                     ELSE now() END,
-                run_after = now() + make_interval(secs => u.delay_secs),
+                run_after = CASE
+                    WHEN u.status IN ('queued', 'handback') THEN now() + make_interval(secs => u.delay_secs)
+                    ELSE t.run_after END,
                 dispatched_at = now(),
                 lease_owner = NULL,
                 lease_expires_at = NULL,

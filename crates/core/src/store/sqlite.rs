@@ -385,7 +385,7 @@ impl TaskStore for SqliteStore {
                     finished_at = CASE
                         WHEN ?4 IN ('queued', 'handback') AND NOT cancel_requested THEN NULL
                         ELSE ?7 END,
-                    run_after = ?7 + ?8,
+                    run_after = CASE WHEN ?4 IN ('queued', 'handback') THEN ?7 + ?8 ELSE run_after END,
                     dispatched_at = ?7,
                     lease_owner = NULL,
                     lease_expires_at = NULL,

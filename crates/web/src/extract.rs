@@ -1,0 +1,99 @@
+//! Request parsing at the edge: JSON bodies with the contract's error codes,
+//! and the caller's owner.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use resume_agent_core::OwnerId;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A JSON body: 415 without a JSON content type, 413 over the limit, 400
+/// when it does not parse.
+pub struct JsonBody(pub Value);
+
+fn is_json(content_type: &str) -> bool {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !is_json(content_type) {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json)".into(),
+            ));
+        }
+        let limit = state.max_body_bytes;
+        if let Some(len) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > limit as u64 {
+                return Err(too_large(limit));
+            }
+        }
+        let body: Body = req.into_body();
+        let bytes = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large(limit))?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest(
+                "the body is empty; expected a JSON object".into(),
+            ));
+        }
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        Ok(Self(value))
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than the limit of {limit} bytes"
+    ))
+}
+
+/// The caller's owner id. With authentication off every request acts as
+/// `DEFAULT_OWNER_USER_ID`; bearer-token authentication plugs in here.
+pub struct Caller(pub OwnerId);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        _parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(state.default_owner.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_content_types() {
+        assert!(super::is_json("application/json"));
+        assert!(super::is_json("application/json; charset=utf-8"));
+        assert!(super::is_json("application/merge-patch+json"));
+        assert!(!super::is_json("text/plain"));
+        assert!(!super::is_json(""));
+    }
+}

@@ -1,0 +1,90 @@
+//! The `TaskHandler` seam: one handler per task kind, looked up in a
+//! [`Registry`]. Handlers get a [`TaskContext`] and return a JSON result or
+//! a [`HandlerError`] saying whether another attempt could help.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use resume_agent_core::Task;
+use resume_agent_core::blob::BlobStore;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// What a handler gets for one attempt.
+#[derive(Clone)]
+pub struct TaskContext {
+    /// The claimed task (attempt already counted).
+    pub task: Task,
+    /// Cancelled when the caller cancels the task, the lease is lost or the
+    /// worker's drain period ends. The runtime also stops waiting for the
+    /// handler at that moment; long handlers should watch it to stop cleanly.
+    pub cancel: CancellationToken,
+    /// Blob storage for files.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HandlerError {
+    /// Another attempt may succeed (network, busy dependency): retried with
+    /// backoff while attempts remain.
+    #[error("{0}")]
+    Retryable(String),
+    /// No attempt will ever succeed (corrupt input): the task fails now.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Runs tasks of one kind.
+#[async_trait]
+pub trait TaskHandler: Send + Sync + 'static {
+    /// The kind this handler runs (a fixed string such as `system.noop`).
+    fn kind(&self) -> &'static str;
+
+    /// Runs one attempt.
+    async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError>;
+}
+
+/// Handlers by kind.
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<&'static str, Arc<dyn TaskHandler>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The built-in handlers (`system.*`).
+    #[must_use]
+    pub fn with_builtins() -> Self {
+        let mut r = Self::new();
+        r.register(Arc::new(crate::handlers::Noop));
+        r.register(Arc::new(crate::handlers::Sleep));
+        r.register(Arc::new(crate::handlers::Fail));
+        r
+    }
+
+    /// Adds (or replaces) the handler for its kind.
+    pub fn register(&mut self, handler: Arc<dyn TaskHandler>) {
+        self.handlers.insert(handler.kind(), handler);
+    }
+
+    /// The handler for `kind`.
+    #[must_use]
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn TaskHandler>> {
+        self.handlers.get(kind).cloned()
+    }
+
+    /// Registered kinds, sorted.
+    #[must_use]
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k: Vec<_> = self.handlers.keys().copied().collect();
+        k.sort_unstable();
+        k
+    }
+}

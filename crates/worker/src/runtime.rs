@@ -1,0 +1,742 @@
+//! The run loop: receive → claim → run → finish, with heartbeat, cancellation
+//! watch, recovery sweeper and graceful drain.
+//!
+//! ```text
+//!  TaskSource ──receive(free slots)──> claim (one UPDATE for the batch)
+//!        ▲                                   │ claimed
+//!        │ complete / release / dead-letter  ▼
+//!  completer <──Done── attempt task: handler under timeout + stop token
+//!   (one UPDATE per batch of outcomes, then acknowledges the backend)
+//!  heartbeat: extends leases (store and backend); lost lease → stop
+//!  cancel watch: cancellation requested in the store → stop
+//!  sweeper: expired leases → queued/failed; stale queued → dispatched again
+//! ```
+//!
+//! The store is written before the backend is acknowledged, so a crash in
+//! between re-delivers a message whose task is already finished; the
+//! conditional claim then drops it.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use rand::Rng;
+use resume_agent_core::TaskId;
+use resume_agent_core::blob::BlobStore;
+use resume_agent_core::config::WorkerConfig;
+use resume_agent_core::store::{Finish, FinishOutcome, StoreError, TaskStore, static_kind};
+use resume_agent_core::task::{Task, TaskStatus};
+use resume_agent_queue::{Delivery, Message, TaskBackend, TaskSource};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::handler::{HandlerError, Registry, TaskContext};
+
+/// What the runtime needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// The source of truth.
+    pub store: Arc<dyn TaskStore>,
+    /// Where deliveries come from.
+    pub source: Arc<dyn TaskSource>,
+    /// Where the sweeper hands tasks to again (the same backend's producer).
+    pub redispatch: Arc<dyn TaskBackend>,
+    /// File storage for handlers.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Handlers by kind.
+    pub registry: Registry,
+}
+
+const REASON_NONE: u8 = 0;
+const REASON_CANCEL: u8 = 1;
+const REASON_LEASE_LOST: u8 = 2;
+const REASON_DRAIN: u8 = 3;
+
+/// Why a running attempt is being stopped.
+struct Stop {
+    token: CancellationToken,
+    reason: AtomicU8,
+}
+
+impl Stop {
+    fn stop(&self, reason: u8) {
+        // The first reason wins.
+        let _ =
+            self.reason
+                .compare_exchange(REASON_NONE, reason, Ordering::SeqCst, Ordering::SeqCst);
+        self.token.cancel();
+    }
+}
+
+struct Entry {
+    delivery: Delivery,
+    stop: Arc<Stop>,
+}
+
+struct Done {
+    id: TaskId,
+    attempt: i32,
+    kind: &'static str,
+    outcome: FinishOutcome,
+    ran: Duration,
+}
+
+/// The worker runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    deps: Deps,
+    cfg: WorkerConfig,
+    worker_id: String,
+    sweep_on_start: bool,
+    in_flight: Mutex<HashMap<TaskId, Entry>>,
+    draining: AtomicBool,
+}
+
+impl Runtime {
+    /// A runtime with a unique worker id. `sweep_on_start` hands every
+    /// queued task to the backend at start (right for the in-process
+    /// backend, whose queue died with the previous process).
+    #[must_use]
+    pub fn new(deps: Deps, cfg: WorkerConfig, sweep_on_start: bool) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+        let worker_id = format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Self {
+            inner: Arc::new(Inner {
+                deps,
+                cfg,
+                worker_id,
+                sweep_on_start,
+                in_flight: Mutex::new(HashMap::new()),
+                draining: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// This worker's lease-holder id.
+    #[must_use]
+    pub fn worker_id(&self) -> &str {
+        &self.inner.worker_id
+    }
+
+    /// True once a drain has begun.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// The dependencies.
+    #[must_use]
+    pub fn deps(&self) -> &Deps {
+        &self.inner.deps
+    }
+
+    /// Attempts running now.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.inner.map().len()
+    }
+
+    /// Runs until `shutdown` fires, then drains: stops receiving, gives
+    /// running attempts until the grace period to finish, stops and hands
+    /// back the rest, records every outcome, and returns.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let inner = self.inner.clone();
+        let (done_tx, done_rx) = mpsc::channel::<Done>(inner.cfg.concurrency * 2 + 16);
+        let background = CancellationToken::new();
+        // The completer outlives the drain by a bound: after it, writes are
+        // abandoned and the leases expire (the sweeper recovers the tasks).
+        let hard_stop = CancellationToken::new();
+        let completer = tokio::spawn(inner.clone().completer(done_rx, hard_stop.clone()));
+        let loops = TaskTracker::new();
+        loops.spawn(inner.clone().heartbeat_loop(background.clone()));
+        loops.spawn(inner.clone().cancel_watch_loop(background.clone()));
+        loops.spawn(inner.clone().sweeper_loop(shutdown.clone()));
+        loops.close();
+
+        let attempts = TaskTracker::new();
+        inner
+            .clone()
+            .receive_loop(&shutdown, &attempts, done_tx)
+            .await;
+
+        // Drain.
+        inner.draining.store(true, Ordering::SeqCst);
+        attempts.close();
+        let running = inner.map().len();
+        if running > 0 {
+            tracing::info!(running, grace = ?inner.cfg.shutdown_grace, "draining: waiting for running tasks");
+        }
+        if tokio::time::timeout(inner.cfg.shutdown_grace, attempts.wait())
+            .await
+            .is_err()
+        {
+            let stopped: Vec<Arc<Stop>> = inner.map().values().map(|e| e.stop.clone()).collect();
+            tracing::warn!(
+                n = stopped.len(),
+                "drain period over: handing unfinished tasks back"
+            );
+            for s in stopped {
+                s.stop(REASON_DRAIN);
+            }
+            attempts.wait().await;
+        }
+        // Every sender is gone now: the completer finishes its backlog and ends.
+        let guard = hard_stop.clone();
+        let abandon = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            guard.cancel();
+        });
+        if let Err(e) = completer.await {
+            tracing::error!(error = %e, "completer ended abnormally");
+        }
+        abandon.abort();
+        background.cancel();
+        loops.wait().await;
+        tracing::info!("worker drained");
+    }
+}
+
+impl Inner {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Entry>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn backoff(&self, attempts: i32) -> Duration {
+        // Exponential with "equal jitter": half fixed, half random.
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let full = self
+            .cfg
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.cfg.retry_max);
+        let half = full / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+
+    async fn receive_loop(
+        self: Arc<Self>,
+        shutdown: &CancellationToken,
+        attempts: &TaskTracker,
+        done_tx: mpsc::Sender<Done>,
+    ) {
+        let slots = Arc::new(Semaphore::new(self.cfg.concurrency));
+        let mut failures = 0u32;
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => return,
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let free = 1 + slots.available_permits();
+            let received = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = self.deps.source.receive(free, Duration::from_secs(1), self.cfg.lease) => r,
+            };
+            let deliveries = match received {
+                Ok(d) => {
+                    failures = 0;
+                    d
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, "receiving from the task backend failed");
+                    drop(first);
+                    let pause = Duration::from_millis(200 * u64::from(failures.min(25)));
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            if deliveries.is_empty() {
+                continue;
+            }
+            let mut permits = vec![first];
+            for _ in 1..deliveries.len() {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let ids: Vec<TaskId> = deliveries.iter().map(|d| d.message.task_id).collect();
+            let claimed = match self.claim_with_retry(&ids, shutdown).await {
+                Some(c) => c,
+                None => {
+                    // Shutting down with the store unreachable: give the
+                    // messages back for another worker (or our next start).
+                    for d in &deliveries {
+                        let _ = self.deps.source.release(d, Duration::ZERO).await;
+                    }
+                    return;
+                }
+            };
+            let claimed_ids: HashSet<TaskId> = claimed.iter().map(|t| t.id).collect();
+            let (mine, others): (Vec<Delivery>, Vec<Delivery>) = deliveries
+                .into_iter()
+                .partition(|d| claimed_ids.contains(&d.message.task_id));
+            if !others.is_empty() {
+                self.not_claimed(others).await;
+            }
+            let mut by_id: HashMap<TaskId, Delivery> =
+                mine.into_iter().map(|d| (d.message.task_id, d)).collect();
+            for task in claimed {
+                let Some(delivery) = by_id.remove(&task.id) else {
+                    continue;
+                };
+                let Some(permit) = permits.pop() else {
+                    // More claimed than slots (duplicate ids in one batch): hand back.
+                    self.map().insert(
+                        task.id,
+                        Entry {
+                            delivery,
+                            stop: new_stop(),
+                        },
+                    );
+                    self.done_now(&done_tx, &task, FinishOutcome::HandBack)
+                        .await;
+                    continue;
+                };
+                let stop = new_stop();
+                self.map().insert(
+                    task.id,
+                    Entry {
+                        delivery,
+                        stop: stop.clone(),
+                    },
+                );
+                let me = self.clone();
+                let tx = done_tx.clone();
+                attempts.spawn(async move {
+                    let done = me.run_attempt(task, stop).await;
+                    drop(permit);
+                    let _ = tx.send(done).await;
+                });
+            }
+        }
+    }
+
+    async fn done_now(&self, tx: &mpsc::Sender<Done>, task: &Task, outcome: FinishOutcome) {
+        let _ = tx
+            .send(Done {
+                id: task.id,
+                attempt: task.attempts,
+                kind: static_kind(&task.kind),
+                outcome,
+                ran: Duration::ZERO,
+            })
+            .await;
+    }
+
+    async fn claim_with_retry(
+        &self,
+        ids: &[TaskId],
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<Task>> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self
+                .deps
+                .store
+                .claim(ids, &self.worker_id, self.cfg.lease)
+                .await
+            {
+                Ok(c) => return Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming tasks failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Deliveries whose task could not be claimed: drop duplicates and
+    /// finished tasks, put early ones back until they are due.
+    async fn not_claimed(&self, deliveries: Vec<Delivery>) {
+        let ids: Vec<TaskId> = deliveries.iter().map(|d| d.message.task_id).collect();
+        let states: HashMap<TaskId, (TaskStatus, chrono::DateTime<chrono::Utc>)> =
+            match self.deps.store.task_states(&ids).await {
+                Ok(s) => s
+                    .into_iter()
+                    .map(|s| (s.id, (s.status, s.run_after)))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading task states failed; releasing deliveries");
+                    for d in &deliveries {
+                        let _ = self.deps.source.release(d, Duration::from_secs(1)).await;
+                    }
+                    return;
+                }
+            };
+        for d in deliveries {
+            let result = match states.get(&d.message.task_id) {
+                Some((TaskStatus::Queued, run_after)) => {
+                    // Not due yet (or claimed by someone else this instant):
+                    // look again when due.
+                    let wait = (*run_after - chrono::Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .max(Duration::from_millis(500));
+                    self.deps.source.release(&d, wait).await
+                }
+                Some((status, _)) => {
+                    let reason = if *status == TaskStatus::Running {
+                        "running"
+                    } else {
+                        "finished"
+                    };
+                    metrics::counter!("task_deliveries_dropped_total", "reason" => reason)
+                        .increment(1);
+                    self.deps.source.complete(&d).await
+                }
+                None => {
+                    metrics::counter!("task_deliveries_dropped_total", "reason" => "unknown")
+                        .increment(1);
+                    self.deps.source.complete(&d).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, task_id = %d.message.task_id, "acknowledging a delivery failed");
+            }
+        }
+    }
+
+    async fn run_attempt(&self, task: Task, stop: Arc<Stop>) -> Done {
+        let kind = static_kind(&task.kind);
+        let id = task.id;
+        let attempt = task.attempts;
+        if let Some(started) = task.started_at {
+            let waited = (started - task.run_after)
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            metrics::histogram!("task_queue_wait_seconds", "kind" => kind)
+                .record(waited.as_secs_f64());
+        }
+        let gauge = metrics::gauge!("tasks_in_flight", "kind" => kind);
+        gauge.increment(1.0);
+        let started = Instant::now();
+        let outcome = self.execute(&task, &stop).await;
+        gauge.decrement(1.0);
+        Done {
+            id,
+            attempt,
+            kind,
+            outcome,
+            ran: started.elapsed(),
+        }
+    }
+
+    async fn execute(&self, task: &Task, stop: &Stop) -> FinishOutcome {
+        let Some(handler) = self.deps.registry.get(&task.kind) else {
+            return FinishOutcome::Failed(format!(
+                "no handler is registered for kind {:?}",
+                task.kind
+            ));
+        };
+        let ctx = TaskContext {
+            task: task.clone(),
+            cancel: stop.token.clone(),
+            blobs: self.deps.blobs.clone(),
+        };
+        let limit = Duration::from_secs(u64::try_from(task.timeout_secs).unwrap_or(1));
+        let run = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
+        let result = tokio::select! {
+            biased;
+            () = stop.token.cancelled() => None,
+            r = tokio::time::timeout(limit, run) => Some(r),
+        };
+        let error = match result {
+            None => {
+                return match stop.reason.load(Ordering::SeqCst) {
+                    REASON_CANCEL => FinishOutcome::Cancelled,
+                    _ => FinishOutcome::HandBack,
+                };
+            }
+            Some(Ok(Ok(Ok(value)))) => return FinishOutcome::Succeeded(value),
+            Some(Ok(Ok(Err(HandlerError::Permanent(m))))) => return FinishOutcome::Failed(m),
+            Some(Ok(Ok(Err(HandlerError::Retryable(m))))) => m,
+            Some(Ok(Err(_panic))) => {
+                tracing::error!(task_id = %task.id, kind = %task.kind, "handler panicked");
+                return FinishOutcome::Failed(format!("the {} handler panicked", task.kind));
+            }
+            Some(Err(_elapsed)) => format!("timed out after {}s", task.timeout_secs),
+        };
+        if task.attempts < task.max_attempts {
+            FinishOutcome::Retry {
+                error,
+                delay: self.backoff(task.attempts),
+            }
+        } else {
+            FinishOutcome::Failed(error)
+        }
+    }
+
+    async fn completer(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<Done>,
+        hard_stop: CancellationToken,
+    ) {
+        let mut batch = Vec::with_capacity(256);
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            let items: Vec<Finish> = batch
+                .iter()
+                .map(|d| Finish {
+                    id: d.id,
+                    attempt: d.attempt,
+                    outcome: d.outcome.clone(),
+                })
+                .collect();
+            let updated = self.finish_with_retry(&items, &hard_stop).await;
+            let Some(updated) = updated else {
+                // Abandoned at hard stop: the leases expire and the sweeper
+                // recovers these tasks.
+                batch.clear();
+                continue;
+            };
+            let updated: HashSet<TaskId> = updated.into_iter().collect();
+            for done in batch.drain(..) {
+                let entry = self.map().remove(&done.id);
+                let Some(entry) = entry else { continue };
+                if !updated.contains(&done.id) {
+                    tracing::warn!(task_id = %done.id, "outcome not recorded: the lease was lost (the task was recovered elsewhere)");
+                    metrics::counter!("task_deliveries_dropped_total", "reason" => "lease_lost")
+                        .increment(1);
+                    let _ = self.deps.source.complete(&entry.delivery).await;
+                    continue;
+                }
+                self.acknowledge(&done, &entry.delivery).await;
+            }
+        }
+    }
+
+    async fn finish_with_retry(
+        &self,
+        items: &[Finish],
+        hard_stop: &CancellationToken,
+    ) -> Option<Vec<TaskId>> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.deps.store.finish(&self.worker_id, items).await {
+                Ok(ids) => return Some(ids),
+                Err(e) => {
+                    let level_unavailable = matches!(e, StoreError::Unavailable(_));
+                    tracing::warn!(error = %e, unavailable = level_unavailable, n = items.len(), "recording outcomes failed; retrying");
+                    tokio::select! {
+                        () = hard_stop.cancelled() => return None,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn acknowledge(&self, done: &Done, delivery: &Delivery) {
+        let kind = done.kind;
+        let source = &self.deps.source;
+        let (outcome, result) = match &done.outcome {
+            FinishOutcome::Succeeded(_) => ("succeeded", source.complete(delivery).await),
+            FinishOutcome::Cancelled => ("cancelled", source.complete(delivery).await),
+            FinishOutcome::Failed(_) => ("failed", source.dead_letter(delivery).await),
+            FinishOutcome::Retry { delay, .. } => {
+                let mut next = delivery.clone();
+                next.message = Message {
+                    task_id: done.id,
+                    attempt: done.attempt,
+                };
+                ("retried", source.release(&next, *delay).await)
+            }
+            FinishOutcome::HandBack => (
+                "handed_back",
+                source.release(delivery, Duration::ZERO).await,
+            ),
+        };
+        if outcome != "handed_back" {
+            metrics::counter!("tasks_completed_total", "kind" => kind, "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!("task_run_duration_seconds", "kind" => kind)
+                .record(done.ran.as_secs_f64());
+        }
+        if let Err(e) = result {
+            tracing::warn!(error = %e, task_id = %done.id, outcome, "acknowledging the backend failed");
+        }
+        tracing::debug!(task_id = %done.id, kind, outcome, "attempt ended");
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.cfg.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let snapshot: Vec<(TaskId, Delivery)> = self
+                .map()
+                .iter()
+                .map(|(id, e)| (*id, e.delivery.clone()))
+                .collect();
+            if snapshot.is_empty() {
+                continue;
+            }
+            let ids: Vec<TaskId> = snapshot.iter().map(|(id, _)| *id).collect();
+            match self
+                .deps
+                .store
+                .heartbeat(&self.worker_id, &ids, self.cfg.lease)
+                .await
+            {
+                Ok(held) => {
+                    let held: HashSet<TaskId> = held.into_iter().collect();
+                    let map = self.map();
+                    for id in ids.iter().filter(|id| !held.contains(id)) {
+                        if let Some(e) = map.get(id) {
+                            tracing::warn!(task_id = %id, "lease lost; stopping the attempt");
+                            e.stop.stop(REASON_LEASE_LOST);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+            for (id, mut delivery) in snapshot {
+                if let Err(e) = self.deps.source.extend(&mut delivery, self.cfg.lease).await {
+                    tracing::warn!(error = %e, task_id = %id, "extending the delivery failed");
+                    continue;
+                }
+                if let Some(entry) = self.map().get_mut(&id) {
+                    entry.delivery = delivery;
+                }
+            }
+        }
+    }
+
+    async fn cancel_watch_loop(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.cfg.cancel_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let ids: Vec<TaskId> = self.map().keys().copied().collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match self.deps.store.cancel_requested(&ids).await {
+                Ok(cancel) => {
+                    let map = self.map();
+                    for id in cancel {
+                        if let Some(e) = map.get(&id) {
+                            e.stop.stop(REASON_CANCEL);
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cancellation watch failed"),
+            }
+        }
+    }
+
+    async fn sweeper_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.sweep_on_start {
+            // The in-process queue starts empty: every queued task that is
+            // due belongs in it now.
+            loop {
+                match self.sweep_stale(Duration::ZERO).await {
+                    Ok(n) if n >= SWEEP_BATCH => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "start-up sweep failed");
+                        break;
+                    }
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(self.cfg.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.sweep_once().await {
+                tracing::warn!(error = %e, "recovery sweep failed");
+            }
+        }
+    }
+
+    async fn sweep_once(&self) -> Result<(), StoreError> {
+        let recovered = self.deps.store.recover_expired_leases(SWEEP_BATCH).await?;
+        let mut again = Vec::new();
+        for r in &recovered {
+            metrics::counter!("tasks_recovered_total", "kind" => r.kind).increment(1);
+            tracing::warn!(task_id = %r.id, kind = r.kind, status = %r.status, "recovered a task whose lease expired");
+            if r.status == TaskStatus::Queued {
+                again.push(Message {
+                    task_id: r.id,
+                    attempt: 0,
+                });
+            }
+        }
+        self.dispatch(&again).await;
+        self.sweep_stale(self.cfg.redispatch_after).await?;
+        Ok(())
+    }
+
+    async fn sweep_stale(&self, stale: Duration) -> Result<u32, StoreError> {
+        let stale_tasks = self
+            .deps
+            .store
+            .take_stale_queued(stale, SWEEP_BATCH)
+            .await?;
+        let n = u32::try_from(stale_tasks.len()).unwrap_or(u32::MAX);
+        if n > 0 {
+            metrics::counter!("tasks_redispatched_total").increment(u64::from(n));
+            tracing::info!(n, "dispatching queued tasks again");
+            let msgs: Vec<Message> = stale_tasks
+                .iter()
+                .map(|r| Message {
+                    task_id: r.id,
+                    attempt: r.attempts,
+                })
+                .collect();
+            self.dispatch(&msgs).await;
+        }
+        Ok(n)
+    }
+
+    async fn dispatch(&self, msgs: &[Message]) {
+        if msgs.is_empty() {
+            return;
+        }
+        if let Err(e) = self.deps.redispatch.enqueue(msgs, Duration::ZERO).await {
+            metrics::counter!("task_dispatch_errors_total").increment(1);
+            tracing::warn!(error = %e, n = msgs.len(), "re-dispatch failed; the next sweep retries");
+        }
+    }
+}
+
+const SWEEP_BATCH: u32 = 500;
+
+fn new_stop() -> Arc<Stop> {
+    Arc::new(Stop {
+        token: CancellationToken::new(),
+        reason: AtomicU8::new(REASON_NONE),
+    })
+}
