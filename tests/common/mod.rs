@@ -1,0 +1,258 @@
+//! Test support for end-to-end tests: the real `resume-agent` binary started
+//! as separate processes on free ports, against a fresh PostgreSQL database.
+#![allow(dead_code, clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub use resume_agent_core::testing::{eventually, fresh_database};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One running `resume-agent` process; killed when dropped. Its stdout and
+/// stderr are collected for assertions on logs.
+pub struct Proc {
+    pub child: Child,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn start(name: &str, subcommand: &str, env: &HashMap<String, String>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_resume-agent"));
+        cmd.arg(subcommand)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            let tag = name.to_owned();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if std::env::var_os("TEST_ECHO_LOGS").is_some() {
+                        eprintln!("[{tag}] {line}");
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        Self {
+            child,
+            logs,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, at once.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn sigterm(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits for the process to exit, up to `deadline`.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "{} did not exit within {deadline:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Phase 5 topology: `resume-agent web` and `resume-agent worker` as
+/// separate processes against one fresh PostgreSQL database.
+pub struct Phase5 {
+    pub web: Proc,
+    pub worker: Proc,
+    pub web_url: String,
+    pub worker_url: String,
+    pub env: HashMap<String, String>,
+    pub http: reqwest::Client,
+}
+
+pub fn base_env(database_url: &str, web_port: u16, worker_port: u16) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert("DATABASE_URL".into(), database_url.into());
+    env.insert("WEB_ADDR".into(), format!("127.0.0.1:{web_port}"));
+    env.insert("WORKER_ADDR".into(), format!("127.0.0.1:{worker_port}"));
+    env.insert(
+        "WORKER_BASE_URL".into(),
+        format!("http://127.0.0.1:{worker_port}"),
+    );
+    env.insert("WORKER_API_TOKEN".into(), "test-worker-token".into());
+    let data = std::env::temp_dir().join(format!("ra-e2e-{}", uuid::Uuid::new_v4().simple()));
+    env.insert("DATA_DIR".into(), data.display().to_string());
+    env.insert("RETRY_BACKOFF_BASE_MS".into(), "50".into());
+    env.insert("RETRY_BACKOFF_MAX_MS".into(), "200".into());
+    env
+}
+
+impl Phase5 {
+    /// Starts both processes with `extra` environment and waits until ready.
+    pub async fn start(extra: &[(&str, &str)]) -> Self {
+        let db = fresh_database().await;
+        Self::start_on(&db, extra).await
+    }
+
+    pub async fn start_on(db: &str, extra: &[(&str, &str)]) -> Self {
+        let (wp, kp) = (free_port(), free_port());
+        let mut env = base_env(db, wp, kp);
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        // Migrations run first, as the Kubernetes Job does.
+        let status = Command::new(env!("CARGO_BIN_EXE_resume-agent"))
+            .arg("migrate")
+            .env_clear()
+            .envs(&env)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "migrate failed");
+        let worker = Proc::start("worker", "worker", &env);
+        let web = Proc::start("web", "web", &env);
+        let me = Self {
+            web,
+            worker,
+            web_url: format!("http://127.0.0.1:{wp}"),
+            worker_url: format!("http://127.0.0.1:{kp}"),
+            env,
+            http: reqwest::Client::new(),
+        };
+        me.wait_ready(&format!("{}/api/ready", me.web_url)).await;
+        me.wait_ready(&format!("{}/ready", me.worker_url)).await;
+        me
+    }
+
+    pub async fn wait_ready(&self, url: &str) {
+        let http = self.http.clone();
+        let url = url.to_owned();
+        eventually(Duration::from_secs(30), &format!("{url} ready"), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let r = http.get(&url).send().await.ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// `POST /api/tasks`, returning (status, body).
+    pub async fn submit(&self, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/api/tasks", self.web_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn submit_ok(&self, body: Value) -> String {
+        let (status, task) = self.submit(body).await;
+        assert_eq!(status, 202, "{task}");
+        task["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn task(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/tasks/{id}", self.web_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the task has `status`, returning it.
+    pub async fn wait_status(&self, id: &str, status: &str, deadline: Duration) -> Value {
+        eventually(deadline, &format!("task {id} {status}"), || async {
+            let t = self.task(id).await;
+            (t["status"] == json!(status)).then_some(t)
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/api/stats", self.web_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self, base: &str) -> String {
+        self.http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// The value of one sample line (`name{labels} value`) in an exposition.
+pub fn sample(exposition: &str, name_and_labels: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
