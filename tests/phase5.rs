@@ -1,6 +1,7 @@
 //! End to end in the Phase 5 topology: `resume-agent web` and
 //! `resume-agent worker` as separate processes against PostgreSQL, the web
 //! calling the worker at `WORKER_BASE_URL`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

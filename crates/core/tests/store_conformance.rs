@@ -1,5 +1,6 @@
 //! The store and blob conformance suites against every implementation:
 //! PostgreSQL (a fresh database on the test server) and the embedded SQLite.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
-//! The backend conformance suite (feature `testing`): every [`TaskBackend`]
-//! + [`TaskSource`] pair runs all of it against a real backend (an in-memory
-//! queue, a real worker endpoint over HTTP, Azurite).
+//! The backend conformance suite (feature `testing`): every pair of
+//! [`TaskBackend`] and [`TaskSource`] runs all of it against a real backend
+//! (an in-memory queue, a real worker endpoint over HTTP, Azurite).
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, missing_docs)]
 
 use std::collections::HashMap;

@@ -123,13 +123,13 @@ impl InProcessQueue {
         let queue = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Some(q) = queue.upgrade() {
-                if q.push(&messages).is_err() {
-                    tracing::warn!(
-                        n = messages.len(),
-                        "in-process queue full; delayed tasks left to the sweeper"
-                    );
-                }
+            if let Some(q) = queue.upgrade()
+                && q.push(&messages).is_err()
+            {
+                tracing::warn!(
+                    n = messages.len(),
+                    "in-process queue full; delayed tasks left to the sweeper"
+                );
             }
         });
     }

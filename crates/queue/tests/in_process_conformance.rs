@@ -1,6 +1,7 @@
 //! The in-process backend passes the backend conformance suite, both used
 //! directly (as in `serve`) and through a real worker endpoint over HTTP on
 //! loopback (as in the Phase 5 topology).
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

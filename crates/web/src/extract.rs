@@ -40,15 +40,13 @@ impl FromRequest<AppState> for JsonBody {
             ));
         }
         let limit = state.max_body_bytes;
-        if let Some(len) = req
+        let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            if len > limit as u64 {
-                return Err(too_large(limit));
-            }
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_large(limit));
         }
         let body: Body = req.into_body();
         let bytes = axum::body::to_bytes(body, limit)
