@@ -43,15 +43,15 @@ else
   PG_PORT=$(free_port)
   log "PostgreSQL: throwaway cluster on 127.0.0.1:$PG_PORT"
   mkdir -p "$WORK/pg" "$WORK/sock"
-  [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg" "$WORK/sock"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$WORK/pg" "$WORK/sock"; fi
   as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
   as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/sock/pg.log" -w -t 60 start \
     -o "-p $PG_PORT -k $WORK/sock -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
   STARTED_PG=1
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
-  # For fault-injection tests that stop and start this cluster.
-  export TEST_PG_CTL="$PG_BIN/pg_ctl" TEST_PG_DATA="$WORK/pg" TEST_PG_PORT="$PG_PORT"
 fi
+# Fault-injection tests start clusters of their own (to stop and restart them).
+if [ -x "$PG_BIN/initdb" ]; then export TEST_PG_BIN="$PG_BIN"; fi
 
 # --- promtool ----------------------------------------------------------------
 if ! command -v promtool >/dev/null 2>&1; then

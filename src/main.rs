@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use resume_agent_core::blob::{BlobStore, LocalBlobStore};
 use resume_agent_core::config::{BackendKind, Config, DatabaseConfig, Role};
+use resume_agent_core::lock::{FileLock, IN_PROCESS_LOCK_KEY, PgAdvisoryLock, SingletonLock};
 use resume_agent_core::store::{self, TaskStore};
 use resume_agent_queue::in_process::{HttpDispatcher, InProcessQueue, LocalBackend};
 use resume_agent_queue::{TaskBackend, TaskSource};
@@ -235,9 +236,19 @@ async fn build_worker(
         source,
         redispatch: Arc::new(LocalBackend(queue.clone())),
         blobs,
-        registry: Registry::with_builtins(),
+        registry: match &config.worker.test_probe {
+            Some(file) => Registry::with_builtins().probed(file),
+            None => Registry::with_builtins(),
+        },
     };
-    let runtime = Runtime::new(deps, config.worker.clone(), true);
+    // Phase 5: exactly one worker may consume (its queue is in memory).
+    let guard: Arc<dyn SingletonLock> = match &config.database {
+        DatabaseConfig::Postgres(url) => Arc::new(PgAdvisoryLock::new(url, IN_PROCESS_LOCK_KEY)?),
+        DatabaseConfig::Embedded(path) => {
+            Arc::new(FileLock::new(path.with_extension("worker-lock")))
+        }
+    };
+    let runtime = Runtime::new(deps, config.worker.clone(), Some(guard));
     let internal = resume_agent_queue::in_process::router(queue, config.worker_api_token.clone());
     Worker::build(config.worker_addr, runtime, Some(internal))
         .await

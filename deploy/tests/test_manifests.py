@@ -90,7 +90,7 @@ def test_phase6_autoscaling_on_the_apps_own_queue():
     spec = scaled["spec"]
     if spec["scaleTargetRef"].get("name") != "worker":
         problems.append(f"ScaledObject scales {spec['scaleTargetRef']!r}, not the worker Deployment")
-    if spec.get("minReplicaCount", 0) < 1:
+    if not isinstance(spec.get("minReplicaCount"), int) or spec["minReplicaCount"] < 1:
         problems.append("ScaledObject minReplicaCount < 1: with no worker, no sweeper recovers leases")
     triggers = [t for t in spec["triggers"] if t["type"] == "azure-queue"]
     if len(triggers) != 1:

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 import yaml
@@ -81,8 +82,9 @@ def _dashboard_queries(dash: dict) -> list[tuple[str, str]]:
 
 
 def _grafana_to_promql(expr: str) -> str:
-    """Grafana's macros and variables, replaced so that PromQL parsers accept
-    the query ($var inside label values stays: it is just text there)."""
+    """Grafana's range macros replaced by a duration so that PromQL parsers
+    accept the query. $variables may only appear inside label values, where
+    they are plain text; anywhere else the parsers reject them."""
     return re.sub(r"\$__(rate_interval|interval|range)\b", "5m", expr)
 
 
@@ -121,7 +123,6 @@ def test_dashboard_queries_pass_promtool():
     dash = json.loads(DASHBOARD.read_text())
     rules = [{"record": f"dashboard:query_{i}", "expr": _grafana_to_promql(q)}
              for i, (_, q) in enumerate(_dashboard_queries(dash))]
-    import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
     out = subprocess.run([promtool, "check", "rules", f.name], capture_output=True, text=True)

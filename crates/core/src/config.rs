@@ -110,6 +110,12 @@ pub struct WorkerConfig {
     pub retry_base: Duration,
     /// `RETRY_BACKOFF_MAX_MS` (default 300000).
     pub retry_max: Duration,
+    /// `LOCK_RETRY_MS` (default 2000): how often a standby in-process
+    /// worker tries the single-replica lock, and the holder checks it.
+    pub lock_retry: Duration,
+    /// `RESUME_AGENT_TEST_PROBE` (tests only): a file where every attempt's
+    /// start and end are appended, for fault-injection tests.
+    pub test_probe: Option<PathBuf>,
 }
 
 /// Web settings.
@@ -380,6 +386,8 @@ impl Config {
             shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 25, 0, 3600)?,
             retry_base: millis(src, "RETRY_BACKOFF_BASE_MS", 1000, 1, 3_600_000)?,
             retry_max: millis(src, "RETRY_BACKOFF_MAX_MS", 300_000, 1, 86_400_000)?,
+            lock_retry: millis(src, "LOCK_RETRY_MS", 2000, 50, 600_000)?,
+            test_probe: src.get("RESUME_AGENT_TEST_PROBE").map(PathBuf::from),
         };
         if worker.heartbeat >= worker.lease {
             return Err(invalid(

@@ -13,7 +13,7 @@ use crate::config::PoolConfig;
 use crate::secret::DatabaseUrl;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{CancelOutcome, Finish, FinishOutcome, ListQuery, TaskStore};
+use crate::store::{CancelOutcome, Finish, FinishOutcome, LeaseScope, ListQuery, TaskStore};
 use crate::task::{IdempotencyKey, NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
 
 /// The server the tests use: `TEST_DATABASE_URL`, else `DATABASE_URL`.
@@ -542,7 +542,10 @@ async fn leases(store: &dyn TaskStore) {
     );
     // Wait for expiry, then recover: back to queued (1 of 2 attempts spent).
     let rec = eventually(Duration::from_secs(10), "lease expiry", || async {
-        let r = store.recover_expired_leases(100).await.unwrap();
+        let r = store
+            .recover_leases(LeaseScope::Expired, 100)
+            .await
+            .unwrap();
         r.into_iter().find(|r| r.id == t.id)
     })
     .await;
@@ -584,7 +587,10 @@ async fn leases(store: &dyn TaskStore) {
         vec![t.id]
     );
     let rec = eventually(Duration::from_secs(10), "second lease expiry", || async {
-        let r = store.recover_expired_leases(100).await.unwrap();
+        let r = store
+            .recover_leases(LeaseScope::Expired, 100)
+            .await
+            .unwrap();
         r.into_iter().find(|r| r.id == t.id)
     })
     .await;
@@ -601,12 +607,34 @@ async fn leases(store: &dyn TaskStore) {
     store.claim(&[live.id], W1, LEASE).await.unwrap();
     assert!(
         !store
-            .recover_expired_leases(100)
+            .recover_leases(LeaseScope::Expired, 100)
             .await
             .unwrap()
             .iter()
             .any(|r| r.id == live.id)
     );
+    // The in-process lock holder recovers every lease but its own at once.
+    let own = store
+        .create_task(new_task("leaser", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    store.claim(&[own.id], W2, LEASE).await.unwrap();
+    let rec = store
+        .recover_leases(LeaseScope::AllExcept(W2), 100)
+        .await
+        .unwrap();
+    assert!(
+        rec.iter()
+            .any(|r| r.id == live.id && r.status == TaskStatus::Queued),
+        "{rec:?}"
+    );
+    assert!(
+        !rec.iter().any(|r| r.id == own.id),
+        "recovered its own lease"
+    );
+    let q = store.get_task(&o, live.id).await.unwrap().unwrap();
+    assert_eq!((q.status, q.attempts), (TaskStatus::Queued, 1));
 }
 
 async fn sweeper(store: &dyn TaskStore) {

@@ -88,3 +88,80 @@ impl Registry {
         k
     }
 }
+
+/// Test instrumentation (`RESUME_AGENT_TEST_PROBE`): wraps a handler and
+/// appends `start|end <task id> <attempt> <pid> <unix µs>` lines to a file,
+/// so fault-injection tests can prove that no task ran twice at once and
+/// none ran after it was finished. Appends of one short line are atomic.
+pub struct Probe {
+    inner: Arc<dyn TaskHandler>,
+    file: std::path::PathBuf,
+}
+
+impl Probe {
+    /// Wraps `inner`.
+    #[must_use]
+    pub fn new(inner: Arc<dyn TaskHandler>, file: std::path::PathBuf) -> Self {
+        Self { inner, file }
+    }
+}
+
+fn probe_note(file: &std::path::Path, what: &str, task: &Task) {
+    use std::io::Write;
+    let now = chrono::Utc::now().timestamp_micros();
+    let line = format!(
+        "{what} {} {} {} {now}\n",
+        task.id,
+        task.attempts,
+        std::process::id()
+    );
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        tracing::error!(error = %e, "test probe write failed");
+    }
+}
+
+/// Writes the `end` line when the attempt's future ends, however it ends
+/// (returned, timed out, cancelled: the runtime drops it).
+struct ProbeEnd<'a> {
+    file: &'a std::path::Path,
+    task: Task,
+}
+
+impl Drop for ProbeEnd<'_> {
+    fn drop(&mut self) {
+        probe_note(self.file, "end", &self.task);
+    }
+}
+
+#[async_trait]
+impl TaskHandler for Probe {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
+        probe_note(&self.file, "start", &ctx.task);
+        let _end = ProbeEnd {
+            file: &self.file,
+            task: ctx.task.clone(),
+        };
+        self.inner.run(ctx).await
+    }
+}
+
+impl Registry {
+    /// Wraps every handler in a [`Probe`] writing to `file`.
+    #[must_use]
+    pub fn probed(self, file: &std::path::Path) -> Self {
+        let mut r = Self::new();
+        for h in self.handlers.into_values() {
+            r.register(Arc::new(Probe::new(h, file.to_path_buf())));
+        }
+        r
+    }
+}

@@ -109,11 +109,17 @@ impl Worker {
                 .await
         });
         tracing::info!(worker_id = self.runtime.worker_id(), "worker running");
-        self.runtime.run(shutdown).await;
+        let end = self.runtime.run(shutdown).await;
         http_stop.cancel();
         match server.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
+            Ok(r) => r?,
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+        match end {
+            runtime::RunEnd::Shutdown => Ok(()),
+            runtime::RunEnd::LostLock => Err(std::io::Error::other(
+                "another replica took the in-process lock; exiting so that this one restarts as a standby",
+            )),
         }
     }
 }
@@ -145,6 +151,16 @@ async fn ready(State(st): State<HttpState>) -> Response {
                 checks.insert(name.into(), json!(format!("error: {e}")));
             }
         }
+    }
+    if st.runtime.is_standby() {
+        ok = false;
+        checks.insert(
+            "backend".into(),
+            json!(format!("standby: {}", runtime::REPLICA_CONFLICT)),
+        );
+    } else if !st.runtime.is_consuming() && !st.runtime.is_draining() {
+        ok = false;
+        checks.insert("worker".into(), json!("starting"));
     }
     if st.runtime.is_draining() {
         ok = false;

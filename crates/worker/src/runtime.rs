@@ -27,7 +27,10 @@ use rand::Rng;
 use resume_agent_core::TaskId;
 use resume_agent_core::blob::BlobStore;
 use resume_agent_core::config::WorkerConfig;
-use resume_agent_core::store::{Finish, FinishOutcome, StoreError, TaskStore, static_kind};
+use resume_agent_core::lock::SingletonLock;
+use resume_agent_core::store::{
+    Finish, FinishOutcome, LeaseScope, StoreError, TaskStore, static_kind,
+};
 use resume_agent_core::task::{Task, TaskStatus};
 use resume_agent_queue::{Delivery, Message, TaskBackend, TaskSource};
 
@@ -97,16 +100,23 @@ struct Inner {
     cfg: WorkerConfig,
     worker_id: String,
     sweep_on_start: bool,
+    guard: Option<Arc<dyn SingletonLock>>,
+    standby: AtomicBool,
+    /// Set once the runtime takes work (after the lock and start-up sweep).
+    consuming: AtomicBool,
     in_flight: Mutex<HashMap<TaskId, Entry>>,
     draining: AtomicBool,
 }
 
 impl Runtime {
-    /// A runtime with a unique worker id. `sweep_on_start` hands every
-    /// queued task to the backend at start (right for the in-process
-    /// backend, whose queue died with the previous process).
+    /// A runtime with a unique worker id.
+    ///
+    /// `guard` is the in-process backend's single-replica lock: the runtime
+    /// consumes only while it holds it (standing by, not ready, otherwise);
+    /// on taking it, it recovers every task left running by a dead
+    /// predecessor and hands every due queued task to its (empty) queue.
     #[must_use]
-    pub fn new(deps: Deps, cfg: WorkerConfig, sweep_on_start: bool) -> Self {
+    pub fn new(deps: Deps, cfg: WorkerConfig, guard: Option<Arc<dyn SingletonLock>>) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
         let worker_id = format!(
             "{host}-{}-{}",
@@ -118,7 +128,10 @@ impl Runtime {
                 deps,
                 cfg,
                 worker_id,
-                sweep_on_start,
+                sweep_on_start: guard.is_some(),
+                guard,
+                standby: AtomicBool::new(false),
+                consuming: AtomicBool::new(false),
                 in_flight: Mutex::new(HashMap::new()),
                 draining: AtomicBool::new(false),
             }),
@@ -137,6 +150,18 @@ impl Runtime {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
+    /// True once the runtime takes work.
+    #[must_use]
+    pub fn is_consuming(&self) -> bool {
+        self.inner.consuming.load(Ordering::SeqCst)
+    }
+
+    /// True while an in-process worker waits for the single-replica lock.
+    #[must_use]
+    pub fn is_standby(&self) -> bool {
+        self.inner.standby.load(Ordering::SeqCst)
+    }
+
     /// The dependencies.
     #[must_use]
     pub fn deps(&self) -> &Deps {
@@ -152,8 +177,161 @@ impl Runtime {
     /// Runs until `shutdown` fires, then drains: stops receiving, gives
     /// running attempts until the grace period to finish, stops and hands
     /// back the rest, records every outcome, and returns.
-    pub async fn run(&self, shutdown: CancellationToken) {
+    ///
+    /// With a single-replica guard it first waits for the lock; if it later
+    /// loses the lock to another replica it drains the same way and returns
+    /// [`RunEnd::LostLock`].
+    pub async fn run(&self, shutdown: CancellationToken) -> RunEnd {
         let inner = self.inner.clone();
+        let stop = shutdown.child_token();
+        let lost = Arc::new(AtomicBool::new(false));
+        if let Some(lock) = inner.guard.clone() {
+            if !inner.wait_for_lock(&*lock, &shutdown).await {
+                return RunEnd::Shutdown;
+            }
+            inner.recover_orphans().await;
+            let (me, stop, lost) = (inner.clone(), stop.clone(), lost.clone());
+            tokio::spawn(async move { me.watch_lock(lock, stop, lost).await });
+        }
+        inner.clone().serve(stop).await;
+        if lost.load(Ordering::SeqCst) {
+            RunEnd::LostLock
+        } else {
+            RunEnd::Shutdown
+        }
+    }
+}
+
+/// Why [`Runtime::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Shutdown was requested (signal).
+    Shutdown,
+    /// Another replica took the single-replica lock.
+    LostLock,
+}
+
+/// Told to the operator when a second in-process worker stands by.
+pub const REPLICA_CONFLICT: &str = "another worker replica holds the in-process lock: this replica stands by and runs nothing. \
+With TASK_BACKEND=in-process run exactly one worker replica (Deployment replicas: 1, strategy Recreate), \
+or switch to TASK_BACKEND=azure-queue to run several";
+
+impl Inner {
+    /// Waits for the lock, standing by (not ready) meanwhile. False when
+    /// shutdown came first.
+    async fn wait_for_lock(&self, lock: &dyn SingletonLock, shutdown: &CancellationToken) -> bool {
+        let mut told = false;
+        loop {
+            match lock.try_acquire().await {
+                Ok(true) => {
+                    if told {
+                        tracing::info!("took over the in-process lock: this worker now runs tasks");
+                    }
+                    self.standby.store(false, Ordering::SeqCst);
+                    metrics::gauge!("worker_replica_conflict").set(0.0);
+                    return true;
+                }
+                Ok(false) => {
+                    self.standby.store(true, Ordering::SeqCst);
+                    metrics::gauge!("worker_replica_conflict").set(1.0);
+                    if !told {
+                        tracing::error!("{REPLICA_CONFLICT}");
+                        told = true;
+                    }
+                }
+                Err(e) => {
+                    self.standby.store(true, Ordering::SeqCst);
+                    tracing::warn!(error = %e, "cannot take the in-process lock yet (database unreachable?)");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return false,
+                () = tokio::time::sleep(self.cfg.lock_retry) => {}
+            }
+        }
+    }
+
+    /// Checks the lock while running; steps down when another replica got it.
+    async fn watch_lock(
+        self: Arc<Self>,
+        lock: Arc<dyn SingletonLock>,
+        stop: CancellationToken,
+        lost: Arc<AtomicBool>,
+    ) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(self.cfg.lock_retry) => {}
+            }
+            match lock.is_held().await {
+                Ok(true) => continue,
+                Ok(false) | Err(_) => {}
+            }
+            // The lock session was lost (database restart, network cut): take
+            // it again unless someone else has.
+            match lock.try_acquire().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        "lost the in-process lock to another replica: draining and exiting"
+                    );
+                    lost.store(true, Ordering::SeqCst);
+                    stop.cancel();
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot confirm the in-process lock (database unreachable?)")
+                }
+            }
+        }
+    }
+
+    /// A new lock holder: no other in-process worker is alive, so every
+    /// task still `running` belongs to a dead one.
+    async fn recover_orphans(&self) {
+        match self
+            .deps
+            .store
+            .recover_leases(LeaseScope::AllExcept(&self.worker_id), u32::MAX)
+            .await
+        {
+            Ok(rec) if !rec.is_empty() => {
+                for r in &rec {
+                    metrics::counter!("tasks_recovered_total", "kind" => r.kind).increment(1);
+                }
+                tracing::warn!(
+                    n = rec.len(),
+                    "recovered tasks left running by a previous worker"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "recovering orphaned tasks failed; their leases will expire")
+            }
+        }
+    }
+
+    /// The in-process queue starts empty: every queued task that is due
+    /// belongs in it now (up to its capacity; the sweeper does the rest).
+    async fn startup_sweep(&self) {
+        loop {
+            match self.sweep_stale(Duration::ZERO).await {
+                Ok((n, true)) if n >= SWEEP_BATCH => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "start-up sweep failed; the periodic sweep retries");
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn serve(self: Arc<Self>, shutdown: CancellationToken) {
+        let inner = self;
+        if inner.sweep_on_start {
+            inner.startup_sweep().await;
+        }
+        inner.consuming.store(true, Ordering::SeqCst);
         let (done_tx, done_rx) = mpsc::channel::<Done>(inner.cfg.concurrency * 2 + 16);
         let background = CancellationToken::new();
         // The completer outlives the drain by a bound: after it, writes are
@@ -207,9 +385,6 @@ impl Runtime {
         loops.wait().await;
         tracing::info!("worker drained");
     }
-}
-
-impl Inner {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Entry>> {
         self.in_flight
             .lock()
@@ -654,20 +829,6 @@ impl Inner {
     }
 
     async fn sweeper_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        if self.sweep_on_start {
-            // The in-process queue starts empty: every queued task that is
-            // due belongs in it now.
-            loop {
-                match self.sweep_stale(Duration::ZERO).await {
-                    Ok(n) if n >= SWEEP_BATCH => {}
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "start-up sweep failed");
-                        break;
-                    }
-                }
-            }
-        }
         let mut tick = tokio::time::interval(self.cfg.sweep_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -682,7 +843,11 @@ impl Inner {
     }
 
     async fn sweep_once(&self) -> Result<(), StoreError> {
-        let recovered = self.deps.store.recover_expired_leases(SWEEP_BATCH).await?;
+        let recovered = self
+            .deps
+            .store
+            .recover_leases(LeaseScope::Expired, SWEEP_BATCH)
+            .await?;
         let mut again = Vec::new();
         for r in &recovered {
             metrics::counter!("tasks_recovered_total", "kind" => r.kind).increment(1);
@@ -699,7 +864,8 @@ impl Inner {
         Ok(())
     }
 
-    async fn sweep_stale(&self, stale: Duration) -> Result<u32, StoreError> {
+    /// Returns how many were taken and whether the backend accepted them.
+    async fn sweep_stale(&self, stale: Duration) -> Result<(u32, bool), StoreError> {
         let stale_tasks = self
             .deps
             .store
@@ -716,18 +882,22 @@ impl Inner {
                     attempt: r.attempts,
                 })
                 .collect();
-            self.dispatch(&msgs).await;
+            return Ok((n, self.dispatch(&msgs).await));
         }
-        Ok(n)
+        Ok((n, true))
     }
 
-    async fn dispatch(&self, msgs: &[Message]) {
+    async fn dispatch(&self, msgs: &[Message]) -> bool {
         if msgs.is_empty() {
-            return;
+            return true;
         }
-        if let Err(e) = self.deps.redispatch.enqueue(msgs, Duration::ZERO).await {
-            metrics::counter!("task_dispatch_errors_total").increment(1);
-            tracing::warn!(error = %e, n = msgs.len(), "re-dispatch failed; the next sweep retries");
+        match self.deps.redispatch.enqueue(msgs, Duration::ZERO).await {
+            Ok(()) => true,
+            Err(e) => {
+                metrics::counter!("task_dispatch_errors_total").increment(1);
+                tracing::warn!(error = %e, n = msgs.len(), "re-dispatch failed; the next sweep retries");
+                false
+            }
         }
     }
 }

@@ -263,6 +263,16 @@ pub struct RecoveredLease {
     pub kind: &'static str,
 }
 
+/// Which running tasks [`TaskStore::recover_leases`] recovers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseScope<'a> {
+    /// Leases that expired (any backend, any replica).
+    Expired,
+    /// Every lease not held by this worker. Only for the in-process
+    /// backend's single lock holder: no other worker can be alive.
+    AllExcept(&'a str),
+}
+
 /// Pool occupancy for the `db_pool_connections{state}` gauge.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolStats {
@@ -339,9 +349,13 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Redispatch>, StoreError>;
 
-    /// Running tasks whose lease expired: back to `queued` (run now) while
-    /// attempts remain, else `failed`.
-    async fn recover_expired_leases(&self, limit: u32) -> Result<Vec<RecoveredLease>, StoreError>;
+    /// Running tasks whose lease is void: back to `queued` (run now) while
+    /// attempts remain, else `failed` (`cancelled` when that was requested).
+    async fn recover_leases(
+        &self,
+        scope: LeaseScope<'_>,
+        limit: u32,
+    ) -> Result<Vec<RecoveredLease>, StoreError>;
 }
 
 /// Opens the store the configuration names, running migrations first when

@@ -13,8 +13,8 @@ use sqlx::{ConnectOptions, Row};
 use uuid::Uuid;
 
 use super::{
-    CancelOutcome, Created, Finish, FinishOutcome, ListQuery, PoolStats, RecoveredLease,
-    Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, static_kind,
+    CancelOutcome, Created, Finish, FinishOutcome, LeaseScope, ListQuery, PoolStats,
+    RecoveredLease, Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, static_kind,
 };
 use crate::config::PoolConfig;
 use crate::secret::DatabaseUrl;
@@ -476,13 +476,21 @@ impl TaskStore for PgStore {
             .collect()
     }
 
-    async fn recover_expired_leases(&self, limit: u32) -> Result<Vec<RecoveredLease>, StoreError> {
+    async fn recover_leases(
+        &self,
+        scope: LeaseScope<'_>,
+        limit: u32,
+    ) -> Result<Vec<RecoveredLease>, StoreError> {
         // running with an expired lease → queued (due now; the caller
         // dispatches it) while attempts remain, else failed.
-        let rows = sqlx::query(
+        let (filter, me) = match scope {
+            LeaseScope::Expired => ("lease_expires_at < now()", ""),
+            LeaseScope::AllExcept(me) => ("lease_owner IS DISTINCT FROM $2", me),
+        };
+        let sql = format!(
             "WITH e AS (
                 SELECT id FROM tasks
-                WHERE status = 'running' AND lease_expires_at < now()
+                WHERE status = 'running' AND {filter}
                 ORDER BY lease_expires_at
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
@@ -492,7 +500,7 @@ impl TaskStore for PgStore {
                     WHEN t.cancel_requested THEN 'cancelled'
                     WHEN t.attempts >= t.max_attempts THEN 'failed'
                     ELSE 'queued' END,
-                error = 'lease expired: the worker running attempt ' || t.attempts || ' stopped responding',
+                error = 'lease expired: the worker running attempt ' || t.attempts || ' stopped',
                 finished_at = CASE
                     WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now()
                     ELSE NULL END,
@@ -502,11 +510,13 @@ impl TaskStore for PgStore {
                 lease_expires_at = NULL,
                 updated_at = now()
              FROM e WHERE t.id = e.id
-             RETURNING t.id, t.status, t.kind",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             RETURNING t.id, t.status, t.kind"
+        );
+        let mut query = sqlx::query(&sql).bind(i64::from(limit));
+        if !me.is_empty() {
+            query = query.bind(me);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(RecoveredLease {

@@ -20,8 +20,9 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    CancelOutcome, Created, Cursor, Finish, FinishOutcome, ListQuery, PoolStats, RecoveredLease,
-    Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, micros, static_kind,
+    CancelOutcome, Created, Cursor, Finish, FinishOutcome, LeaseScope, ListQuery, PoolStats,
+    RecoveredLease, Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, micros,
+    static_kind,
 };
 use crate::config::PoolConfig;
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
@@ -474,15 +475,23 @@ impl TaskStore for SqliteStore {
             .collect()
     }
 
-    async fn recover_expired_leases(&self, limit: u32) -> Result<Vec<RecoveredLease>, StoreError> {
+    async fn recover_leases(
+        &self,
+        scope: LeaseScope<'_>,
+        limit: u32,
+    ) -> Result<Vec<RecoveredLease>, StoreError> {
         let now = now_us();
-        let rows = sqlx::query(
+        let (filter, me) = match scope {
+            LeaseScope::Expired => ("lease_expires_at < ?1", ""),
+            LeaseScope::AllExcept(me) => ("lease_owner IS NOT ?3", me),
+        };
+        let sql = format!(
             "UPDATE tasks SET
                 status = CASE
                     WHEN cancel_requested THEN 'cancelled'
                     WHEN attempts >= max_attempts THEN 'failed'
                     ELSE 'queued' END,
-                error = 'lease expired: the worker running attempt ' || attempts || ' stopped responding',
+                error = 'lease expired: the worker running attempt ' || attempts || ' stopped',
                 finished_at = CASE
                     WHEN cancel_requested OR attempts >= max_attempts THEN ?1
                     ELSE NULL END,
@@ -493,15 +502,16 @@ impl TaskStore for SqliteStore {
                 updated_at = ?1
              WHERE id IN (
                 SELECT id FROM tasks
-                WHERE status = 'running' AND lease_expires_at < ?1
+                WHERE status = 'running' AND {filter}
                 ORDER BY lease_expires_at
                 LIMIT ?2)
-             RETURNING id, status, kind",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             RETURNING id, status, kind"
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(i64::from(limit));
+        if !me.is_empty() {
+            query = query.bind(me);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(RecoveredLease {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
 use quick_xml::Reader;
+use quick_xml::XmlVersion;
 use quick_xml::events::Event;
 
 use super::ExtractError;
@@ -124,7 +125,7 @@ fn hyperlink_targets(xml: &str) -> BTreeMap<String, String> {
                     e.try_get_attribute(key)
                         .ok()
                         .flatten()
-                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                        .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
                 };
                 let is_link = attr("Type").is_some_and(|t| t.ends_with("/hyperlink"));
                 if let (true, Some(id), Some(target)) = (is_link, attr("Id"), attr("Target")) {
@@ -207,7 +208,7 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                             .try_get_attribute("r:id")
                             .ok()
                             .flatten()
-                            .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                            .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
                             .and_then(|id| rels.get(&id).cloned());
                         let start = b.out().len();
                         b.links.push(target);
@@ -289,7 +290,7 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                 }
             }
             Event::CData(t) if b.in_text && b.skip_depth == 0 => {
-                let text = String::from_utf8_lossy(&t).into_owned();
+                let text: String = t.as_ref().to_owned();
                 b.out().push_str(&text);
             }
             Event::Eof => break,

@@ -176,42 +176,37 @@ fn gutter(frags: &[Frag], width: f64) -> Option<f64> {
     }
     let lo = (width * 0.2).floor() as i64;
     let hi = (width * 0.8).ceil() as i64;
-    let mut best: Option<(usize, i64, i64)> = None; // (crossings, run start, run len)
-    let mut run: Option<(usize, i64, i64)> = None;
+    // Maximal runs of x with the same number of crossing fragments.
+    let mut runs: Vec<(usize, i64, i64)> = Vec::new(); // (crossings, start, len)
     for x in lo..=hi {
         let xf = x as f64;
         let crossings = frags.iter().filter(|f| f.x0 < xf - 0.5 && f.x1 > xf + 0.5).count();
-        run = match run {
-            Some((c, start, len)) if c == crossings => Some((c, start, len + 1)),
-            _ => Some((crossings, x, 1)),
-        };
-        if let Some(r) = run {
-            let better = match best {
-                None => true,
-                Some(b) => r.0 < b.0 || (r.0 == b.0 && r.2 > b.2),
-            };
-            if better {
-                best = Some(r);
-            }
+        match runs.last_mut() {
+            Some(r) if r.0 == crossings => r.2 += 1,
+            _ => runs.push((crossings, x, 1)),
         }
     }
-    let (crossings, start, len) = best?;
-    if len < 6 || crossings * 4 > frags.len() {
-        return None;
-    }
-    let g = start as f64 + len as f64 / 2.0;
+    runs.retain(|r| r.2 >= 6 && r.0 * 4 <= frags.len());
+    runs.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
+    runs.into_iter()
+        .map(|(_, start, len)| start as f64 + len as f64 / 2.0)
+        .find(|&g| is_column_gutter(frags, g))
+}
+
+/// Whether `g` separates two columns of real, left-aligned text that run
+/// alongside each other.
+fn is_column_gutter(frags: &[Frag], g: f64) -> bool {
     let left: Vec<&Frag> = frags.iter().filter(|f| f.x1 <= g).collect();
     let right: Vec<&Frag> = frags.iter().filter(|f| f.x0 >= g).collect();
     if left.len() < 3 || right.len() < 3 {
-        return None;
+        return false;
     }
     let total: usize = frags.iter().map(text_len).sum();
     let left_chars: usize = left.iter().map(|f| text_len(f)).sum();
     let right_chars: usize = right.iter().map(|f| text_len(f)).sum();
     if left_chars * 100 < total * 12 || right_chars * 100 < total * 12 {
-        return None;
+        return false;
     }
-    // The two sides must run alongside each other vertically.
     let span = |v: &[&Frag]| {
         let top = v.iter().map(|f| f.y).fold(f64::INFINITY, f64::min);
         let bottom = v.iter().map(|f| f.y).fold(f64::NEG_INFINITY, f64::max);
@@ -222,7 +217,7 @@ fn gutter(frags: &[Frag], width: f64) -> Option<f64> {
     let overlap = lb.min(rb) - lt.max(rt);
     let shorter = (lb - lt).min(rb - rt);
     if overlap <= 0.0 || overlap < 0.3 * shorter {
-        return None;
+        return false;
     }
     // A column is left-aligned: most of its fragments start at one x.
     let aligned = |v: &[&Frag]| {
@@ -238,10 +233,7 @@ fn gutter(frags: &[Frag], width: f64) -> Option<f64> {
         }
         best * 2 >= v.len()
     };
-    if !aligned(&left) || !aligned(&right) {
-        return None;
-    }
-    Some(g)
+    aligned(&left) && aligned(&right)
 }
 
 /// Regions in reading order for a two-column page: bands cut by fragments
@@ -393,7 +385,7 @@ mod tests {
         }
         let page = PageGlyphs { width: 612.0, height: 792.0, glyphs };
         let text = pages_to_text(&[page]);
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], "Jane Doe");
         assert_eq!(lines[1], "Engineer, Acme\t2019 - 2021");
     }

@@ -8,6 +8,7 @@
 mod contact;
 mod dates;
 mod entries;
+mod lexicon;
 mod sections;
 
 use std::collections::BTreeSet;
@@ -246,7 +247,7 @@ mod tests {
         assert_eq!(r.location.as_deref(), Some("Madrid, Spain"));
         assert_eq!(r.links.linkedin.as_deref(), Some("https://linkedin.com/in/josealvarez"));
         assert_eq!(r.links.github.as_deref(), Some("https://github.com/jalvarez"));
-        assert_eq!(r.skills, ["Docker", "Go", "Java", "Kubernetes", "PostgreSQL", "R"]);
+        assert_eq!(r.skills, ["Docker", "Go", "Java", "Kubernetes", "Payments", "PostgreSQL", "R"]);
         assert_eq!(r.experience.len(), 2, "{:#?}", r.experience);
         assert_eq!(r.experience[0].title.as_deref(), Some("Senior Backend Engineer"));
         assert_eq!(r.experience[0].employer.as_deref(), Some("Banco Ejemplo"));

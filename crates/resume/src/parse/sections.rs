@@ -346,11 +346,6 @@ impl<'a> Doc<'a> {
             .map(|s| s.kind)
     }
 
-    /// Index of the section a line belongs to.
-    pub(crate) fn section_of_line(&self, i: usize) -> Option<usize> {
-        self.line_section.get(i).copied().flatten()
-    }
-
     /// The section's lines: the inline content first, then the body (blank
     /// lines kept as `""`, leading and trailing blanks dropped).
     pub(crate) fn section_lines<'s>(&'s self, s: &'s SectionSpan) -> Vec<&'s str> {
