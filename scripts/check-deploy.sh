@@ -26,7 +26,6 @@
 # Needs kubectl (with its built-in kustomize), python3 and node/npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/resume-agent"
 export K8S_VERSION="${K8S_VERSION:-1.30}"
 
@@ -49,7 +48,8 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 # --- tools ----------------------------------------------------------------------
 step "tools"
 command -v kubectl >/dev/null || die "kubectl is missing (it provides kustomize)"
-command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are missing"
+command -v node >/dev/null || die "node is missing"
+command -v npm >/dev/null || die "npm is missing"
 PYTHON=$(command -v python3.11 || command -v python3) || die "python3 is missing"
 if ! command -v promtool >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
