@@ -47,6 +47,98 @@ impl BackendKind {
     }
 }
 
+/// Where file bytes live (`BLOB_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStoreKind {
+    /// A folder, `DATA_DIR/blobs`.
+    Local,
+    /// Azure Blob Storage, container `AZURE_STORAGE_CONTAINER_NAME`.
+    Azure,
+}
+
+/// The storage account shared by the Azure queue and blob store.
+#[derive(Debug, Clone)]
+pub struct AzureStorageConfig {
+    /// `AZURE_STORAGE_CONNECTION_STRING`: wins over the account name (the
+    /// emulator, or an account key). Never printed.
+    pub connection_string: Option<Secret>,
+    /// `AZURE_STORAGE_ACCOUNT_NAME`: with Entra ID (workload or managed identity).
+    pub account_name: Option<String>,
+    /// True when `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID` and
+    /// `AZURE_TENANT_ID` are all set (AKS workload identity); else managed identity.
+    pub workload_identity: bool,
+    /// `AZURE_CLIENT_ID` (a user-assigned managed identity when not workload identity).
+    pub client_id: Option<String>,
+    /// `AZURE_STORAGE_CONTAINER_NAME` (default `resume-files`).
+    pub container_name: String,
+    /// `AZURE_STORAGE_QUEUE_NAME` (default `resume-agent-tasks`); the poison
+    /// queue is `<queue>-poison`.
+    pub queue_name: String,
+    /// `AZURE_STORAGE_TIMEOUT_MS` (default 10000): bound of one storage call.
+    pub request_timeout: Duration,
+}
+
+impl Default for AzureStorageConfig {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            account_name: None,
+            workload_identity: false,
+            client_id: None,
+            container_name: "resume-files".into(),
+            queue_name: "resume-agent-tasks".into(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl AzureStorageConfig {
+    /// True when an account is configured (connection string or name).
+    #[must_use]
+    pub fn is_configured(&self) -> bool {
+        self.connection_string.is_some() || self.account_name.is_some()
+    }
+}
+
+/// The Azure Queue backend's knobs (`AZURE_QUEUE_*`).
+#[derive(Debug, Clone)]
+pub struct AzureQueueConfig {
+    /// `AZURE_QUEUE_BATCH_SIZE` (default 32, at most 32): messages asked for
+    /// per receive, further bounded by the worker's free slots.
+    pub batch_size: u32,
+    /// `AZURE_QUEUE_POLL_MIN_MS` (default 100): pause after the first empty
+    /// receive; doubles (with jitter) on every further empty receive.
+    pub poll_min: Duration,
+    /// `AZURE_QUEUE_POLL_MAX_MS` (default 5000): ceiling of the empty-queue
+    /// polling pause (the worst added latency on an idle queue).
+    pub poll_max: Duration,
+    /// `AZURE_QUEUE_MESSAGE_TTL_SECS` (default -1 = never expires; else
+    /// 1..=604800): time-to-live of task and poison messages.
+    pub message_ttl_secs: i32,
+    /// `AZURE_QUEUE_SEND_CONCURRENCY` (default 16): parallel sends of one enqueue.
+    pub send_concurrency: usize,
+}
+
+impl Default for AzureQueueConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            poll_min: Duration::from_millis(100),
+            poll_max: Duration::from_secs(5),
+            message_ttl_secs: -1,
+            send_concurrency: 16,
+        }
+    }
+}
+
+/// `REDISPATCH_AFTER_SECS` default with `TASK_BACKEND=in-process`.
+pub const REDISPATCH_AFTER_IN_PROCESS_SECS: u64 = 15;
+/// `REDISPATCH_AFTER_SECS` default with `TASK_BACKEND=azure-queue`: a task
+/// waiting behind a real backlog in Azure is not lost, so re-dispatching it
+/// after 15 s would only duplicate messages; the sweeper then covers failed
+/// enqueues and the in-process → azure flip.
+pub const REDISPATCH_AFTER_AZURE_SECS: u64 = 300;
+
 /// `AUTH_MODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
@@ -101,8 +193,8 @@ pub struct WorkerConfig {
     pub cancel_poll: Duration,
     /// `SWEEP_INTERVAL_SECS` (default 5): recovery sweeper period.
     pub sweep_interval: Duration,
-    /// `REDISPATCH_AFTER_SECS` (default 15): a due queued task not picked up
-    /// for this long is dispatched again.
+    /// `REDISPATCH_AFTER_SECS` (default 15; 300 with `TASK_BACKEND=azure-queue`):
+    /// a due queued task not picked up for this long is dispatched again.
     pub redispatch_after: Duration,
     /// `SHUTDOWN_GRACE_SECS` (default 25): drain time on SIGTERM.
     pub shutdown_grace: Duration,
@@ -158,6 +250,13 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Web.
     pub web: WebConfig,
+    /// `BLOB_STORE` (`local` | `azure`; default `azure` when an Azure
+    /// storage account is configured, else `local`).
+    pub blob_store: BlobStoreKind,
+    /// The Azure storage account (queue backend and blob store).
+    pub azure: AzureStorageConfig,
+    /// The Azure Queue backend.
+    pub azure_queue: AzureQueueConfig,
 }
 
 /// A configuration error, naming the variable.
@@ -382,7 +481,16 @@ impl Config {
             heartbeat: secs(src, "TASK_HEARTBEAT_SECS", 10, 1, 3600)?,
             cancel_poll: millis(src, "CANCEL_POLL_MS", 250, 10, 60_000)?,
             sweep_interval: secs(src, "SWEEP_INTERVAL_SECS", 5, 1, 3600)?,
-            redispatch_after: secs(src, "REDISPATCH_AFTER_SECS", 15, 1, 86_400)?,
+            redispatch_after: secs(
+                src,
+                "REDISPATCH_AFTER_SECS",
+                match task_backend {
+                    BackendKind::InProcess => REDISPATCH_AFTER_IN_PROCESS_SECS,
+                    BackendKind::AzureQueue => REDISPATCH_AFTER_AZURE_SECS,
+                },
+                1,
+                86_400,
+            )?,
             shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 25, 0, 3600)?,
             retry_base: millis(src, "RETRY_BACKOFF_BASE_MS", 1000, 1, 3_600_000)?,
             retry_max: millis(src, "RETRY_BACKOFF_MAX_MS", 300_000, 1, 86_400_000)?,
@@ -407,6 +515,52 @@ impl Config {
             request_timeout: secs(src, "REQUEST_TIMEOUT_SECS", 30, 1, 3600)?,
         };
 
+        let azure = azure_storage(src)?;
+        let blob_store = match src.get("BLOB_STORE").as_deref().map(str::trim) {
+            None if azure.is_configured() => BlobStoreKind::Azure,
+            None | Some("local") => BlobStoreKind::Local,
+            Some("azure") => BlobStoreKind::Azure,
+            Some(other) => return Err(invalid("BLOB_STORE", other, "expected local or azure")),
+        };
+        let needs_account = blob_store == BlobStoreKind::Azure
+            || (task_backend == BackendKind::AzureQueue && role != Role::Migrate);
+        if needs_account && !azure.is_configured() {
+            let var = if blob_store == BlobStoreKind::Azure {
+                "BLOB_STORE"
+            } else {
+                "TASK_BACKEND"
+            };
+            return Err(invalid(
+                var,
+                if blob_store == BlobStoreKind::Azure {
+                    "azure"
+                } else {
+                    "azure-queue"
+                },
+                "needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME",
+            ));
+        }
+        let azure_queue = AzureQueueConfig {
+            batch_size: parsed(src, "AZURE_QUEUE_BATCH_SIZE", 32, range(1, 32))?,
+            poll_min: millis(src, "AZURE_QUEUE_POLL_MIN_MS", 100, 10, 600_000)?,
+            poll_max: millis(src, "AZURE_QUEUE_POLL_MAX_MS", 5000, 10, 600_000)?,
+            message_ttl_secs: parsed(src, "AZURE_QUEUE_MESSAGE_TTL_SECS", -1, |v: &i32| {
+                if *v == -1 || (1..=604_800).contains(v) {
+                    Ok(())
+                } else {
+                    Err("must be -1 (never expires) or between 1 and 604800".into())
+                }
+            })?,
+            send_concurrency: parsed(src, "AZURE_QUEUE_SEND_CONCURRENCY", 16, range(1, 256))?,
+        };
+        if azure_queue.poll_min > azure_queue.poll_max {
+            return Err(invalid(
+                "AZURE_QUEUE_POLL_MIN_MS",
+                &azure_queue.poll_min.as_millis().to_string(),
+                "must not exceed AZURE_QUEUE_POLL_MAX_MS",
+            ));
+        }
+
         Ok(Self {
             role,
             database,
@@ -422,8 +576,65 @@ impl Config {
             log_format,
             worker,
             web,
+            blob_store,
+            azure,
+            azure_queue,
         })
     }
+}
+
+/// Azure resource names: lowercase letters, digits and single dashes,
+/// starting and ending with a letter or digit, 3..=`max` long.
+fn valid_azure_name(name: &str, max: usize) -> bool {
+    let b = name.as_bytes();
+    (3..=max).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+        && !name.contains("--")
+}
+
+fn azure_storage(src: &dyn Source) -> Result<AzureStorageConfig, ConfigError> {
+    let d = AzureStorageConfig::default();
+    let queue_name = src
+        .get("AZURE_STORAGE_QUEUE_NAME")
+        .map_or(d.queue_name, |s| s.trim().to_owned());
+    // The poison queue `<queue>-poison` must fit Azure's 63 characters too.
+    if !valid_azure_name(&queue_name, 56) {
+        return Err(invalid(
+            "AZURE_STORAGE_QUEUE_NAME",
+            &queue_name,
+            "expected 3-56 lowercase letters, digits and single dashes (the poison queue adds -poison)",
+        ));
+    }
+    let container_name = src
+        .get("AZURE_STORAGE_CONTAINER_NAME")
+        .map_or(d.container_name, |s| s.trim().to_owned());
+    if !valid_azure_name(&container_name, 63) {
+        return Err(invalid(
+            "AZURE_STORAGE_CONTAINER_NAME",
+            &container_name,
+            "expected 3-63 lowercase letters, digits and single dashes",
+        ));
+    }
+    let client_id = src.get("AZURE_CLIENT_ID").map(|s| s.trim().to_owned());
+    let workload_identity = src.get("AZURE_FEDERATED_TOKEN_FILE").is_some()
+        && client_id.is_some()
+        && src.get("AZURE_TENANT_ID").is_some();
+    Ok(AzureStorageConfig {
+        connection_string: src
+            .get("AZURE_STORAGE_CONNECTION_STRING")
+            .map(|s| Secret::new(s.trim())),
+        account_name: src
+            .get("AZURE_STORAGE_ACCOUNT_NAME")
+            .map(|s| s.trim().to_owned()),
+        workload_identity,
+        client_id,
+        container_name,
+        queue_name,
+        request_timeout: millis(src, "AZURE_STORAGE_TIMEOUT_MS", 10_000, 100, 600_000)?,
+    })
 }
 
 #[cfg(test)]
@@ -476,5 +687,85 @@ mod tests {
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let c = cfg(Role::Web, &[("WORKER_API_TOKEN", "tok-123")]).unwrap();
         assert!(!format!("{c:?}").contains("tok-123"));
+    }
+
+    const CS: &str =
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LXNlY3JldA==";
+
+    #[test]
+    fn azure_queue_defaults_and_a_longer_redispatch_bound() {
+        let c = cfg(Role::Worker, &[]).unwrap();
+        assert_eq!(c.worker.redispatch_after, Duration::from_secs(15));
+        assert_eq!(c.blob_store, BlobStoreKind::Local);
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("TASK_BACKEND", "azure-queue"),
+                ("AZURE_STORAGE_CONNECTION_STRING", CS),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.worker.redispatch_after, Duration::from_secs(300));
+        assert_eq!(c.blob_store, BlobStoreKind::Azure);
+        assert_eq!(c.azure.queue_name, "resume-agent-tasks");
+        assert_eq!(c.azure.container_name, "resume-files");
+        assert_eq!(c.azure_queue.batch_size, 32);
+        assert_eq!(c.azure_queue.poll_max, Duration::from_secs(5));
+        assert_eq!(c.azure_queue.message_ttl_secs, -1);
+        assert!(
+            !format!("{c:?}").contains("a2V5LXNlY3JldA"),
+            "the key printed"
+        );
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("TASK_BACKEND", "azure-queue"),
+                ("AZURE_STORAGE_CONNECTION_STRING", CS),
+                ("REDISPATCH_AFTER_SECS", "20"),
+                ("BLOB_STORE", "local"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.worker.redispatch_after,
+            Duration::from_secs(20),
+            "explicit wins"
+        );
+        assert_eq!(c.blob_store, BlobStoreKind::Local);
+    }
+
+    #[test]
+    fn azure_settings_are_checked_and_name_the_variable() {
+        let e = cfg(Role::Web, &[("TASK_BACKEND", "azure-queue")]).unwrap_err();
+        assert!(e.to_string().starts_with("TASK_BACKEND:"), "{e}");
+        let e = cfg(Role::Web, &[("BLOB_STORE", "azure")]).unwrap_err();
+        assert!(e.to_string().starts_with("BLOB_STORE:"), "{e}");
+        for (var, bad) in [
+            ("AZURE_STORAGE_QUEUE_NAME", "Tasks"),
+            ("AZURE_STORAGE_QUEUE_NAME", "a--b"),
+            ("AZURE_STORAGE_QUEUE_NAME", &"q".repeat(57)),
+            ("AZURE_STORAGE_CONTAINER_NAME", "-x-"),
+            ("AZURE_QUEUE_BATCH_SIZE", "33"),
+            ("AZURE_QUEUE_MESSAGE_TTL_SECS", "0"),
+            ("AZURE_QUEUE_POLL_MIN_MS", "9000"),
+        ] {
+            let e = cfg(Role::Worker, &[(var, bad)]).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!("{var}:")),
+                "{var}={bad}: {e}"
+            );
+        }
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("AZURE_STORAGE_ACCOUNT_NAME", "acme"),
+                ("AZURE_CLIENT_ID", "id"),
+                ("AZURE_TENANT_ID", "tenant"),
+                ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token"),
+            ],
+        )
+        .unwrap();
+        assert!(c.azure.workload_identity);
+        assert_eq!(c.blob_store, BlobStoreKind::Azure);
     }
 }

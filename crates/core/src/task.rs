@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 /// A task's identifier: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
 #[serde(transparent)]
 pub struct TaskId(pub Uuid);
 
@@ -50,6 +51,7 @@ impl FromStr for TaskId {
 ///   └──cancel──> cancelled
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     /// Waiting to be claimed by a worker.
@@ -193,11 +195,11 @@ impl TaskKind {
                 None => return Err(PayloadError::new("payload.ms", "is required")),
             },
             TaskKind::SystemFail => match map.get("message") {
-                Some(Value::String(s)) if s.len() <= 4096 => {}
+                Some(Value::String(s)) if s.chars().count() <= 4096 => {}
                 Some(_) => {
                     return Err(PayloadError::new(
                         "payload.message",
-                        "must be a string of at most 4096 bytes",
+                        "must be a string of at most 4096 characters",
                     ));
                 }
                 None => {}
@@ -342,16 +344,28 @@ pub struct NewTask {
 
 /// A task as stored and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "id": "01937a52-7c1e-7d3a-9a5e-4f3c2b1a0d9e", "kind": "system.sleep", "status": "succeeded",
+    "payload": {"ms": 250}, "result": {"slept_ms": 250}, "error": null, "attempts": 1,
+    "max_attempts": 3, "timeout_secs": 120, "owner_id": "dev-user-1",
+    "created_at": "2026-11-26T05:00:00.000000Z", "started_at": "2026-11-26T05:00:00.004000Z",
+    "finished_at": "2026-11-26T05:00:00.255000Z", "run_after": "2026-11-26T05:00:00.000000Z",
+    "cancel_requested": false
+})))]
 pub struct Task {
     /// Id.
     pub id: TaskId,
     /// Kind name (kept as text so rows of retired kinds still read).
+    #[cfg_attr(feature = "openapi", schema(example = "system.noop"))]
     pub kind: String,
     /// Status.
     pub status: TaskStatus,
     /// Payload.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: Value,
     /// Result, once `succeeded`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub result: Option<Value>,
     /// The latest attempt's error.
     pub error: Option<String>,

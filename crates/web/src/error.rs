@@ -12,6 +12,17 @@ pub enum ApiError {
     /// 400: the request is malformed or invalid; the detail says what.
     #[error("{0}")]
     BadRequest(String),
+    /// 401: no valid bearer token. The text goes into `WWW-Authenticate`.
+    #[error("{detail}")]
+    Unauthorized {
+        /// For the caller.
+        detail: String,
+        /// `invalid_token` when a token was given but is bad.
+        invalid_token: bool,
+    },
+    /// 429: slow down; retry after this many seconds.
+    #[error("too many requests; retry after {0} s")]
+    TooManyRequests(u64),
     /// 404: unknown, or another owner's.
     #[error("{0}")]
     NotFound(&'static str),
@@ -41,6 +52,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -54,6 +67,8 @@ impl ApiError {
     fn type_uri(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "/problems/bad-request",
+            ApiError::Unauthorized { .. } => "/problems/unauthorized",
+            ApiError::TooManyRequests(_) => "/problems/too-many-requests",
             ApiError::NotFound(_) => "/problems/not-found",
             ApiError::MethodNotAllowed => "/problems/method-not-allowed",
             ApiError::Conflict(_) => "/problems/conflict",
@@ -99,9 +114,36 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            ApiError::Unavailable(_) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyRequests(secs) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            ApiError::Unauthorized {
+                detail,
+                invalid_token,
+            } => {
+                let challenge = if *invalid_token {
+                    // The detail is ours (never the token); keep it header-safe.
+                    let clean: String = detail
+                        .chars()
+                        .filter(|c| (c.is_ascii_graphic() || *c == ' ') && *c != '"')
+                        .collect();
+                    format!(
+                        "Bearer realm=\"resume-agent\", error=\"invalid_token\", error_description=\"{clean}\""
+                    )
+                } else {
+                    "Bearer realm=\"resume-agent\"".to_owned()
+                };
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            _ => {}
         }
         resp
     }

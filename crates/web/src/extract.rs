@@ -9,6 +9,7 @@ use resume_agent_core::OwnerId;
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::{Auth, AuthError, bearer};
 use crate::error::ApiError;
 
 /// A JSON body: 415 without a JSON content type, 413 over the limit, 400
@@ -69,18 +70,47 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-/// The caller's owner id. With authentication off every request acts as
-/// `DEFAULT_OWNER_USER_ID`; bearer-token authentication plugs in here.
+/// The caller's owner id: `DEFAULT_OWNER_USER_ID` with authentication off,
+/// else from the verified bearer token. Every owner-scoped route takes it,
+/// so the per-owner rate limit is applied here too.
 pub struct Caller(pub OwnerId);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
-        _parts: &mut Parts,
+        parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(state.default_owner.clone()))
+        let owner = match &state.auth {
+            Auth::None(owner) => owner.clone(),
+            Auth::Jwt(verifier) => {
+                let Some(token) = bearer(&parts.headers) else {
+                    return Err(ApiError::Unauthorized {
+                        detail: AuthError::Missing.to_string(),
+                        invalid_token: false,
+                    });
+                };
+                match verifier.verify(token).await {
+                    Ok(owner) => owner,
+                    Err(AuthError::KeysUnavailable) => {
+                        return Err(ApiError::Unavailable(
+                            AuthError::KeysUnavailable.to_string(),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ApiError::Unauthorized {
+                            detail: e.to_string(),
+                            invalid_token: true,
+                        });
+                    }
+                }
+            }
+        };
+        if let Err(wait) = state.rate.check(owner.as_str()) {
+            return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+        }
+        Ok(Self(owner))
     }
 }
 

@@ -9,11 +9,17 @@
 //! It must not run tasks or speak SQL or a queue protocol itself.
 //!
 //! Layout: [`error`] (one error enum → problem+json), [`extract`] (JSON
-//! body, owner), [`tasks`] (the task routes), this file (the app: build,
-//! bind, serve, drain).
+//! body, owner), [`auth`] (bearer tokens against a JWKS), [`limits`]
+//! (per-owner rate limit, stream caps), [`tasks`] (the task routes),
+//! [`events`] (SSE), [`openapi`] (the generated document and its page), this
+//! file (settings, the app: build, bind, serve, drain).
 
+pub mod auth;
 pub mod error;
+pub mod events;
 pub mod extract;
+pub mod limits;
+pub mod openapi;
 pub mod tasks;
 
 use std::net::SocketAddr;
@@ -27,9 +33,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use resume_agent_core::OwnerId;
 use resume_agent_core::blob::BlobStore;
-use resume_agent_core::config::Config;
+use resume_agent_core::config::{AuthMode, Config, Source};
 use resume_agent_core::store::TaskStore;
 use resume_agent_queue::TaskBackend;
 use serde_json::json;
@@ -49,13 +54,106 @@ pub struct Deps {
     pub blobs: Arc<dyn BlobStore>,
 }
 
+/// Web settings beyond the shared configuration, parsed once at start.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// How callers are identified.
+    pub auth: auth::Auth,
+    /// `RATE_LIMIT_RPS` per owner (0 = off; default off with AUTH_MODE=none, 100 with jwt).
+    pub rate_rps: f64,
+    /// `RATE_LIMIT_BURST` (default 2 × rate).
+    pub rate_burst: f64,
+    /// `SSE_MAX_STREAMS_PER_OWNER` (default 16).
+    pub streams_per_owner: usize,
+    /// `SSE_MAX_STREAMS` (default 1000).
+    pub streams_total: usize,
+    /// Event stream tuning (`SSE_POLL_MS`, `SSE_KEEPALIVE_SECS`, `SSE_MAX_DURATION_SECS`).
+    pub streams: events::StreamSettings,
+}
+
+/// A web setting that does not parse, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: invalid value {value:?}: {reason}")]
+pub struct SettingsError {
+    var: &'static str,
+    value: String,
+    reason: String,
+}
+
+fn num<T: std::str::FromStr>(
+    src: &dyn Source,
+    var: &'static str,
+    default: T,
+) -> Result<T, SettingsError> {
+    match src.get(var) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| SettingsError {
+            var,
+            value: v.clone(),
+            reason: "not a number".into(),
+        }),
+    }
+}
+
+impl WebSettings {
+    /// Reads the web's own variables (and `AUTH_MODE` from `config`).
+    ///
+    /// # Errors
+    /// The first variable that does not parse; with `AUTH_MODE=jwt`, a
+    /// missing `JWT_*` variable.
+    pub fn from_source(config: &Config, src: &dyn Source) -> Result<Self, SettingsError> {
+        let auth = match config.auth_mode {
+            AuthMode::None => auth::Auth::None(config.default_owner.clone()),
+            AuthMode::Jwt => {
+                let cfg = auth::JwtConfig::from_source(src).map_err(|e| SettingsError {
+                    var: e.var,
+                    value: String::new(),
+                    reason: e.reason,
+                })?;
+                let v = auth::JwtVerifier::new(cfg).map_err(|e| SettingsError {
+                    var: e.var,
+                    value: String::new(),
+                    reason: e.reason,
+                })?;
+                auth::Auth::Jwt(Arc::new(v))
+            }
+        };
+        let default_rate = if config.auth_mode == AuthMode::Jwt {
+            100.0
+        } else {
+            0.0
+        };
+        let rate_rps: f64 = num(src, "RATE_LIMIT_RPS", default_rate)?;
+        let defaults = events::StreamSettings::default();
+        Ok(Self {
+            auth,
+            rate_rps,
+            rate_burst: num(src, "RATE_LIMIT_BURST", (rate_rps * 2.0).max(1.0))?,
+            streams_per_owner: num(src, "SSE_MAX_STREAMS_PER_OWNER", 16)?,
+            streams_total: num(src, "SSE_MAX_STREAMS", 1000)?,
+            streams: events::StreamSettings {
+                poll: Duration::from_millis(num(src, "SSE_POLL_MS", 250)?),
+                keep_alive: Duration::from_secs(num(src, "SSE_KEEPALIVE_SECS", 15)?.max(1)),
+                max_duration: Duration::from_secs(num(src, "SSE_MAX_DURATION_SECS", 3600)?),
+                ..defaults
+            },
+        })
+    }
+}
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     /// Dependencies.
     pub deps: Deps,
-    /// The owner of every request while authentication is off.
-    pub default_owner: OwnerId,
+    /// How callers are identified.
+    pub auth: auth::Auth,
+    /// Per-owner request rate limit.
+    pub rate: Arc<limits::RateLimiter>,
+    /// Event stream caps.
+    pub streams: Arc<limits::StreamLimits>,
+    /// Event stream tuning.
+    pub streams_cfg: events::StreamSettings,
     /// JSON body limit.
     pub max_body_bytes: usize,
     draining: Arc<AtomicBool>,
@@ -70,20 +168,58 @@ pub struct WebApp {
 
 impl WebApp {
     /// Binds `config.web_addr` (or `addr` when given; port 0 picks a free
-    /// one) and builds the router.
+    /// one) and builds the router, reading the web's own settings
+    /// ([`WebSettings`]) from the environment.
     ///
     /// # Errors
-    /// When the address cannot be bound.
+    /// When a setting is invalid (naming the variable) or the address
+    /// cannot be bound.
     pub async fn build(
         config: &Config,
         addr: Option<SocketAddr>,
         deps: Deps,
     ) -> std::io::Result<Self> {
+        let settings = WebSettings::from_source(config, &resume_agent_core::config::Env)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        Self::build_with(config, settings, addr, deps).await
+    }
+
+    /// [`WebApp::build`] with settings given (tests).
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn build_with(
+        config: &Config,
+        settings: WebSettings,
+        addr: Option<SocketAddr>,
+        deps: Deps,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr.unwrap_or(config.web_addr)).await?;
+        let local = listener.local_addr()?;
+        if let auth::Auth::None(owner) = &settings.auth
+            && !local.ip().is_loopback()
+        {
+            tracing::warn!(
+                addr = %local,
+                owner = %owner,
+                "AUTH_MODE=none on a non-loopback address: every caller acts as DEFAULT_OWNER_USER_ID; \
+                 set AUTH_MODE=jwt in production"
+            );
+        }
+        if let auth::Auth::Jwt(v) = &settings.auth {
+            // Warm the key cache; a failure is retried on the first request.
+            let _ = v.refresh().await;
+        }
         let draining = Arc::new(AtomicBool::new(false));
         let state = AppState {
             deps,
-            default_owner: config.default_owner.clone(),
+            auth: settings.auth,
+            rate: Arc::new(limits::RateLimiter::new(
+                settings.rate_rps,
+                settings.rate_burst,
+            )),
+            streams: limits::StreamLimits::new(settings.streams_per_owner, settings.streams_total),
+            streams_cfg: settings.streams,
             max_body_bytes: config.web.max_body_bytes,
             draining: draining.clone(),
         };
@@ -126,7 +262,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/tasks", post(tasks::create).get(tasks::list))
         .route("/api/tasks/{id}", get(tasks::get_one))
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/api/tasks/{id}/events", get(events::events))
         .route("/api/stats", get(tasks::stats))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api/docs", get(openapi::docs_page))
         .route("/metrics", get(metrics_endpoint))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -188,10 +327,20 @@ mod futures_like {
     }
 }
 
+/// `GET /api/health`: liveness; touches no dependency.
+#[utoipa::path(get, path = "/api/health", tag = "operations", description = "Liveness: touches no dependency.",
+    responses((status = 200, description = "Alive", body = openapi::Health)))]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// `GET /api/ready`.
+#[utoipa::path(get, path = "/api/ready", tag = "operations",
+    description = "Readiness: 503 names the failing check (database, backend, storage).",
+    responses(
+        (status = 200, description = "Ready", body = openapi::Ready),
+        (status = 503, description = "Not ready", body = openapi::Ready),
+    ))]
 async fn ready(State(st): State<AppState>) -> Response {
     let deps = &st.deps;
     let (db, backend, storage) =
@@ -245,6 +394,9 @@ async fn ready(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", description = "Prometheus text exposition.",
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 async fn metrics_endpoint(State(st): State<AppState>) -> Response {
     resume_agent_telemetry::record_pool(st.deps.store.pool_stats());
     resume_agent_telemetry::metrics_response()

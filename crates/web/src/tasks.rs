@@ -100,7 +100,28 @@ fn location(task: &Task) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("/api/tasks"))
 }
 
-/// `POST /api/tasks`.
+/// `POST /api/tasks`: create a task (202), or return the one first created
+/// with the same `Idempotency-Key` (200).
+#[utoipa::path(post, path = "/api/tasks", tag = "tasks",
+    description = "Create a task. The same Idempotency-Key from the same owner returns the task first created with it (200) instead of creating another.",
+    request_body(content = crate::openapi::CreateTask, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1..=255 visible ASCII characters", max_length = 255, min_length = 1, pattern = "^[ -~]{1,255}$")),
+    responses(
+        (status = 202, description = "Created and queued", body = Task,
+            headers(("Location" = String, description = "/api/tasks/{id}"))),
+        (status = 200, description = "An earlier task with this Idempotency-Key", body = Task,
+            headers(("Location" = String, description = "/api/tasks/{id}"))),
+        (status = 400, description = "Malformed JSON, wrong types, unknown kind, invalid payload or header", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 413, description = "Body over the configured limit", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 415, description = "Content type is not JSON", content_type = "application/problem+json", body = crate::openapi::Problem),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
     Caller(owner): Caller,
@@ -142,12 +163,26 @@ pub async fn create(
     Ok((status, [(header::LOCATION, loc)], Json(created.task)).into_response())
 }
 
-fn parse_id(raw: &str) -> Result<TaskId, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<TaskId, ApiError> {
     raw.parse::<TaskId>()
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a valid task id (a UUID)")))
 }
 
 /// `GET /api/tasks/{id}`.
+#[utoipa::path(get, path = "/api/tasks/{id}", tag = "tasks", description = "One of the caller's tasks.",
+    params(("id" = String, Path, description = "Task id (UUID)", format = Uuid)),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 400, description = "Not a UUID", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 404, description = "Unknown, or another owner's", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn get_one(
     State(st): State<AppState>,
     Caller(owner): Caller,
@@ -172,6 +207,24 @@ pub struct ListParams {
 }
 
 /// `GET /api/tasks`.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", description = "The caller's tasks, newest first, keyset-paginated.",
+    params(
+        ("status" = Option<TaskStatus>, Query, description = "Only this status"),
+        ("kind" = Option<String>, Query, description = "Only this kind", example = "system.noop"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 50)", minimum = 1, maximum = 500),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = crate::openapi::TaskList),
+        (status = 400, description = "Bad filter, limit or cursor", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
     Caller(owner): Caller,
@@ -229,6 +282,22 @@ pub async fn list(
 }
 
 /// `POST /api/tasks/{id}/cancel`.
+#[utoipa::path(post, path = "/api/tasks/{id}/cancel", tag = "tasks",
+    description = "A queued task is cancelled at once; a running one is asked to stop (its handler is stopped) and shows cancel_requested until it ends.",
+    params(("id" = String, Path, description = "Task id (UUID)", format = Uuid)),
+    responses(
+        (status = 200, description = "Cancelled, or cancellation requested", body = Task),
+        (status = 400, description = "Not a UUID", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 404, description = "Unknown, or another owner's", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 409, description = "Already finished", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn cancel(
     State(st): State<AppState>,
     Caller(owner): Caller,
@@ -246,6 +315,17 @@ pub async fn cancel(
 }
 
 /// `GET /api/stats`.
+#[utoipa::path(get, path = "/api/stats", tag = "tasks", description = "Counts of the caller's tasks per status.",
+    responses(
+        (status = 200, description = "Counts", body = resume_agent_core::store::TaskStats),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn stats(
     State(st): State<AppState>,
     Caller(owner): Caller,

@@ -145,6 +145,7 @@ pub struct TaskPage {
 
 /// Counts per status for one owner.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskStats {
     /// Queued.
     pub queued: i64,
@@ -273,6 +274,38 @@ pub enum LeaseScope<'a> {
     AllExcept(&'a str),
 }
 
+/// A subscription to one task's status changes (see [`TaskStore::watch`]).
+/// Dropping it unsubscribes.
+pub struct TaskWatch {
+    rx: tokio::sync::watch::Receiver<u64>,
+    _unsubscribe: Box<dyn Send + Sync>,
+}
+
+impl TaskWatch {
+    /// Wraps a receiver and whatever unsubscribes on drop.
+    #[must_use]
+    pub fn new(rx: tokio::sync::watch::Receiver<u64>, unsubscribe: Box<dyn Send + Sync>) -> Self {
+        Self {
+            rx,
+            _unsubscribe: unsubscribe,
+        }
+    }
+
+    /// Waits for the next change signal. Once the feed has stopped it never
+    /// returns, so callers also poll at a slow pace.
+    pub async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl std::fmt::Debug for TaskWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskWatch").finish_non_exhaustive()
+    }
+}
+
 /// Pool occupancy for the `db_pool_connections{state}` gauge.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolStats {
@@ -348,6 +381,13 @@ pub trait TaskStore: Send + Sync + 'static {
         stale: Duration,
         limit: u32,
     ) -> Result<Vec<Redispatch>, StoreError>;
+
+    /// A wake-up whenever the task's status may have changed, when this
+    /// store can push changes (PostgreSQL: LISTEN/NOTIFY). `None` means the
+    /// caller polls.
+    async fn watch(&self, _id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
+        Ok(None)
+    }
 
     /// Running tasks whose lease is void: back to `queued` (run now) while
     /// attempts remain, else `failed` (`cancelled` when that was requested).

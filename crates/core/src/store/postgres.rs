@@ -8,8 +8,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
@@ -18,7 +22,7 @@ use super::{
 };
 use crate::config::PoolConfig;
 use crate::secret::DatabaseUrl;
-use crate::store::Cursor;
+use crate::store::{Cursor, TaskWatch};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
 
 /// Embedded PostgreSQL migrations (`migrations/postgres`).
@@ -32,6 +36,84 @@ const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_a
 pub struct PgStore {
     pool: PgPool,
     max: u32,
+    notifier: Arc<Notifier>,
+}
+
+/// Fans `task_status` notifications out to the streams watching each task.
+/// One LISTEN connection per process, opened on the first watch.
+#[derive(Default)]
+struct Notifier {
+    watchers: std::sync::Mutex<HashMap<Uuid, (watch::Sender<u64>, usize)>>,
+    started: tokio::sync::OnceCell<()>,
+}
+
+impl Notifier {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (watch::Sender<u64>, usize)>> {
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wake(&self, id: Uuid) {
+        if let Some((tx, _)) = self.map().get(&id) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn wake_all(&self) {
+        for (tx, _) in self.map().values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    async fn listen(self: Arc<Self>, pool: PgPool) {
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    if let Err(e) = listener.listen("task_status").await {
+                        tracing::warn!(error = %e, "LISTEN task_status failed; retrying");
+                    } else {
+                        // Anything may have changed while we were not listening.
+                        self.wake_all();
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(n)) => {
+                                    if let Ok(id) = Uuid::parse_str(n.payload()) {
+                                        self.wake(id);
+                                    }
+                                }
+                                // The connection dropped: notifications may be lost.
+                                Ok(None) => self.wake_all(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "task_status listener failed; reconnecting");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot open the LISTEN connection yet"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+struct Unsubscribe {
+    notifier: Arc<Notifier>,
+    id: Uuid,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let mut map = self.notifier.map();
+        if let Some(entry) = map.get_mut(&self.id) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                map.remove(&self.id);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -65,6 +147,7 @@ impl PgStore {
         Ok(Self {
             pool: pg,
             max: pool.max_connections,
+            notifier: Arc::default(),
         })
     }
 
@@ -72,7 +155,11 @@ impl PgStore {
     #[must_use]
     pub fn from_pool(pool: PgPool) -> Self {
         let max = pool.options().get_max_connections();
-        Self { pool, max }
+        Self {
+            pool,
+            max,
+            notifier: Arc::default(),
+        }
     }
 
     /// The pool, for callers that need PostgreSQL itself (advisory locks,
@@ -474,6 +561,33 @@ impl TaskStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn watch(&self, id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
+        let notifier = self.notifier.clone();
+        let pool = self.pool.clone();
+        self.notifier
+            .started
+            .get_or_init(|| async move {
+                tokio::spawn(notifier.listen(pool));
+            })
+            .await;
+        // Flag the row so that the trigger notifies its status changes.
+        sqlx::query("UPDATE tasks SET watched = true WHERE id = $1 AND NOT watched")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        let rx = {
+            let mut map = self.notifier.map();
+            let entry = map.entry(id.0).or_insert_with(|| (watch::channel(0).0, 0));
+            entry.1 += 1;
+            entry.0.subscribe()
+        };
+        let unsubscribe = Unsubscribe {
+            notifier: self.notifier.clone(),
+            id: id.0,
+        };
+        Ok(Some(TaskWatch::new(rx, Box::new(unsubscribe))))
     }
 
     async fn recover_leases(
