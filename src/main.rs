@@ -8,9 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use resume_agent_core::blob::{BlobStore, LocalBlobStore};
-use resume_agent_core::config::{BackendKind, Config, DatabaseConfig, Role};
+use resume_agent_azure::{AzureBlobStore, StorageAccount};
+use resume_agent_core::config::{BackendKind, BlobStoreKind, Config, DatabaseConfig, Role};
 use resume_agent_core::lock::{FileLock, IN_PROCESS_LOCK_KEY, PgAdvisoryLock, SingletonLock};
 use resume_agent_core::store::{self, TaskStore};
+use resume_agent_queue::azure_queue::AzureQueue;
 use resume_agent_queue::in_process::{HttpDispatcher, InProcessQueue, LocalBackend};
 use resume_agent_queue::{TaskBackend, TaskSource};
 use resume_agent_web::WebApp;
@@ -27,6 +29,11 @@ Configuration comes from the environment (see the README for every knob):
   WORKER_API_TOKEN             shared secret for the worker's internal endpoint
   WORKER_CONCURRENCY           tasks run at once by a worker [32]
   TASK_BACKEND                 in-process | azure-queue [in-process]
+  AZURE_STORAGE_CONNECTION_STRING  account key / emulator (wins); else
+  AZURE_STORAGE_ACCOUNT_NAME   with workload or managed identity
+  AZURE_STORAGE_QUEUE_NAME     queue for azure-queue [resume-agent-tasks]
+  AZURE_STORAGE_CONTAINER_NAME blob container [resume-files]
+  BLOB_STORE                   local | azure [azure when an account is set]
   DEFAULT_OWNER_USER_ID        owner of every request without auth [dev-user-1]
   LOG_FORMAT                   text | json [text];  RUST_LOG  log filter [info]
 
@@ -126,11 +133,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         "starting resume-agent {}",
         env!("CARGO_PKG_VERSION")
     );
-    if config.task_backend == BackendKind::AzureQueue {
-        anyhow::bail!(
-            "TASK_BACKEND=azure-queue is not available in this build yet; use in-process"
-        );
-    }
     match command {
         Command::Migrate => {
             store::open(&config, true)
@@ -145,9 +147,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .context("opening the database")?;
             let blobs = open_blobs(&config).await?;
-            let queue = InProcessQueue::new(config.worker.queue_capacity);
-            let local: Arc<dyn TaskBackend> = Arc::new(LocalBackend(queue.clone()));
-            let worker = build_worker(&config, store.clone(), blobs.clone(), queue).await?;
+            let (local, worker): (Arc<dyn TaskBackend>, Worker) = match config.task_backend {
+                BackendKind::InProcess => {
+                    let queue = InProcessQueue::new(config.worker.queue_capacity);
+                    let local: Arc<dyn TaskBackend> = Arc::new(LocalBackend(queue.clone()));
+                    let worker =
+                        build_worker(&config, store.clone(), blobs.clone(), queue).await?;
+                    (local, worker)
+                }
+                BackendKind::AzureQueue => {
+                    let queue = open_azure_queue(&config).await?;
+                    let worker =
+                        build_azure_worker(&config, store.clone(), blobs.clone(), queue.clone())
+                            .await?;
+                    (queue, worker)
+                }
+            };
             let web = WebApp::build(
                 &config,
                 None,
@@ -172,12 +187,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let shutdown = shutdown_on_signal();
             let store = open_store_retrying(&config, &shutdown).await?;
             let blobs = open_blobs(&config).await?;
-            let backend: Arc<dyn TaskBackend> = HttpDispatcher::new(
-                &config.worker_base_url,
-                config.worker_api_token.clone(),
-                Duration::from_secs(5),
-            )
-            .context("building the worker client")?;
+            let backend: Arc<dyn TaskBackend> = match config.task_backend {
+                BackendKind::InProcess => HttpDispatcher::new(
+                    &config.worker_base_url,
+                    config.worker_api_token.clone(),
+                    Duration::from_secs(5),
+                )
+                .context("building the worker client")?,
+                BackendKind::AzureQueue => open_azure_queue(&config).await?,
+            };
             let web = WebApp::build(
                 &config,
                 None,
@@ -189,15 +207,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             )
             .await
             .with_context(|| format!("binding WEB_ADDR {}", config.web_addr))?;
-            tracing::info!(addr = %config.web_addr, worker = %config.worker_base_url, "web serving");
+            match config.task_backend {
+                BackendKind::InProcess => {
+                    tracing::info!(addr = %config.web_addr, worker = %config.worker_base_url, "web serving");
+                }
+                BackendKind::AzureQueue => {
+                    tracing::info!(addr = %config.web_addr, queue = %config.azure.queue_name, "web serving");
+                }
+            }
             web.run_until_stopped(shutdown).await.context("web")
         }
         Command::Worker => {
             let shutdown = shutdown_on_signal();
             let store = open_store_retrying(&config, &shutdown).await?;
             let blobs = open_blobs(&config).await?;
-            let queue = InProcessQueue::new(config.worker.queue_capacity);
-            let worker = build_worker(&config, store, blobs, queue).await?;
+            let worker = match config.task_backend {
+                BackendKind::InProcess => {
+                    let queue = InProcessQueue::new(config.worker.queue_capacity);
+                    build_worker(&config, store, blobs, queue).await?
+                }
+                BackendKind::AzureQueue => {
+                    let queue = open_azure_queue(&config).await?;
+                    build_azure_worker(&config, store, blobs, queue).await?
+                }
+            };
             tracing::info!(addr = %config.worker_addr, "worker serving");
             worker.run_until_stopped(shutdown).await.context("worker")
         }
@@ -216,7 +249,42 @@ async fn open_store_retrying(
         .context("opening the database")
 }
 
+fn storage_account(config: &Config) -> anyhow::Result<Arc<StorageAccount>> {
+    let account = StorageAccount::from_config(&config.azure).context("Azure Storage")?;
+    tracing::info!(account = %account.describe(), "Azure Storage account");
+    Ok(account)
+}
+
+/// The Azure queue (and its poison queue), created when missing. Storage
+/// may be down at start: the process then starts anyway and reports
+/// not-ready (`backend`) until the queue is reachable.
+async fn open_azure_queue(config: &Config) -> anyhow::Result<Arc<AzureQueue>> {
+    let queue = AzureQueue::new(
+        storage_account(config)?,
+        &config.azure.queue_name,
+        config.azure_queue.clone(),
+        config.azure.request_timeout,
+    )
+    .context("AZURE_STORAGE_QUEUE_NAME")?;
+    if let Err(e) = queue.ensure_queues().await {
+        tracing::warn!(error = %e, queue = queue.queue_name(), "cannot create the queues yet; not ready until storage is reachable");
+    }
+    Ok(queue)
+}
+
 async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    if config.blob_store == BlobStoreKind::Azure {
+        let store = AzureBlobStore::new(
+            storage_account(config)?,
+            &config.azure.container_name,
+            config.azure.request_timeout,
+        )
+        .context("AZURE_STORAGE_CONTAINER_NAME")?;
+        if let Err(e) = store.ensure_container().await {
+            tracing::warn!(error = %e, container = %config.azure.container_name, "cannot create the blob container yet; not ready until storage is reachable");
+        }
+        return Ok(Arc::new(store));
+    }
     let dir = config.data_dir.join("blobs");
     let blobs = LocalBlobStore::open(&dir)
         .await
@@ -231,15 +299,13 @@ async fn build_worker(
     queue: Arc<InProcessQueue>,
 ) -> anyhow::Result<Worker> {
     let source: Arc<dyn TaskSource> = Arc::new(queue.clone());
+    let store_for_handlers = store.clone();
     let deps = resume_agent_worker::Deps {
         store,
         source,
         redispatch: Arc::new(LocalBackend(queue.clone())),
         blobs,
-        registry: match &config.worker.test_probe {
-            Some(file) => Registry::with_builtins().probed(file),
-            None => Registry::with_builtins(),
-        },
+        registry: registry(config, &store_for_handlers),
     };
     // Phase 5: exactly one worker may consume (its queue is in memory).
     let guard: Arc<dyn SingletonLock> = match &config.database {
@@ -253,4 +319,35 @@ async fn build_worker(
     Worker::build(config.worker_addr, runtime, Some(internal))
         .await
         .with_context(|| format!("binding WORKER_ADDR {}", config.worker_addr))
+}
+
+/// Phase 6: any number of workers share the Azure queue; no single-replica
+/// guard and no internal dispatch endpoint (the web sends to the queue).
+async fn build_azure_worker(
+    config: &Config,
+    store: Arc<dyn TaskStore>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<AzureQueue>,
+) -> anyhow::Result<Worker> {
+    let store_for_handlers = store.clone();
+    let deps = resume_agent_worker::Deps {
+        store,
+        source: queue.clone(),
+        redispatch: queue,
+        blobs,
+        registry: registry(config, &store_for_handlers),
+    };
+    let runtime = Runtime::new(deps, config.worker.clone(), None);
+    Worker::build(config.worker_addr, runtime, None)
+        .await
+        .with_context(|| format!("binding WORKER_ADDR {}", config.worker_addr))
+}
+
+/// The handlers every worker runs (wrapped in the test probe when asked).
+fn registry(config: &Config, store: &Arc<dyn TaskStore>) -> Registry {
+    let r = Registry::with_builtins(store.clone());
+    match &config.worker.test_probe {
+        Some(file) => r.probed(file),
+        None => r,
+    }
 }

@@ -213,7 +213,7 @@ pub struct WorkerConfig {
 /// Web settings.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
-    /// `MAX_BODY_BYTES` (default 262144): JSON request body limit.
+    /// `MAX_BODY_BYTES` (default 1048576): JSON request body limit.
     pub max_body_bytes: usize,
     /// `REQUEST_TIMEOUT_SECS` (default 30).
     pub request_timeout: Duration,
@@ -509,7 +509,7 @@ impl Config {
             max_body_bytes: parsed(
                 src,
                 "MAX_BODY_BYTES",
-                256 * 1024,
+                1024 * 1024,
                 range(1024, 64 * 1024 * 1024),
             )?,
             request_timeout: secs(src, "REQUEST_TIMEOUT_SECS", 30, 1, 3600)?,

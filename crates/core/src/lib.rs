@@ -17,6 +17,7 @@
 
 pub mod blob;
 pub mod config;
+pub mod file;
 pub mod lock;
 pub mod secret;
 pub mod store;

@@ -143,14 +143,22 @@ pub enum TaskKind {
     /// `system.fail`: always fails with `message`.
     #[serde(rename = "system.fail")]
     SystemFail,
+    /// `resume.parse`: structure an uploaded résumé (`file_id`).
+    #[serde(rename = "resume.parse")]
+    ResumeParse,
+    /// `resume.match`: score a résumé (`file_id`) against a `job_description`.
+    #[serde(rename = "resume.match")]
+    ResumeMatch,
 }
 
 impl TaskKind {
     /// Every registered kind.
-    pub const ALL: [TaskKind; 3] = [
+    pub const ALL: [TaskKind; 5] = [
         TaskKind::SystemNoop,
         TaskKind::SystemSleep,
         TaskKind::SystemFail,
+        TaskKind::ResumeParse,
+        TaskKind::ResumeMatch,
     ];
 
     /// The fixed name.
@@ -160,6 +168,21 @@ impl TaskKind {
             TaskKind::SystemNoop => "system.noop",
             TaskKind::SystemSleep => "system.sleep",
             TaskKind::SystemFail => "system.fail",
+            TaskKind::ResumeParse => "resume.parse",
+            TaskKind::ResumeMatch => "resume.match",
+        }
+    }
+
+    /// The file this task reads, if its kind takes one (`payload.file_id`,
+    /// already validated as a UUID).
+    #[must_use]
+    pub fn file_id(self, payload: &Value) -> Option<uuid::Uuid> {
+        match self {
+            TaskKind::ResumeParse | TaskKind::ResumeMatch => payload
+                .get("file_id")
+                .and_then(Value::as_str)
+                .and_then(|s| uuid::Uuid::parse_str(s).ok()),
+            _ => None,
         }
     }
 
@@ -175,6 +198,8 @@ impl TaskKind {
             TaskKind::SystemNoop => &[],
             TaskKind::SystemSleep => &["ms"],
             TaskKind::SystemFail => &["message"],
+            TaskKind::ResumeParse => &["file_id"],
+            TaskKind::ResumeMatch => &["file_id", "job_description"],
         };
         if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(PayloadError::new(
@@ -204,10 +229,33 @@ impl TaskKind {
                 }
                 None => {}
             },
+            TaskKind::ResumeParse | TaskKind::ResumeMatch => {
+                match map.get("file_id") {
+                    Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => {}
+                    Some(_) => return Err(PayloadError::new("payload.file_id", "must be a file id (UUID)")),
+                    None => return Err(PayloadError::new("payload.file_id", "is required")),
+                }
+                if self == TaskKind::ResumeMatch {
+                    match map.get("job_description") {
+                        Some(Value::String(s))
+                            if !s.trim().is_empty() && s.chars().count() <= MAX_JOB_DESCRIPTION_CHARS => {}
+                        Some(_) => {
+                            return Err(PayloadError::new(
+                                "payload.job_description",
+                                "must be a non-blank string of at most 20000 characters",
+                            ));
+                        }
+                        None => return Err(PayloadError::new("payload.job_description", "is required")),
+                    }
+                }
+            }
         }
         Ok(Value::Object(map))
     }
 }
+
+/// The longest job description `resume.match` accepts, in characters.
+pub const MAX_JOB_DESCRIPTION_CHARS: usize = 20_000;
 
 /// The longest `system.sleep` accepted, in milliseconds.
 pub const MAX_SLEEP_MS: u64 = 600_000;

@@ -142,6 +142,7 @@ pub async fn store_conformance(store: Arc<dyn TaskStore>) {
     leases(&*store).await;
     sweeper(&*store).await;
     concurrent_claims(store.clone()).await;
+    files(&*store).await;
     store.ping().await.unwrap();
 }
 
@@ -727,6 +728,22 @@ async fn concurrent_claims(store: Arc<dyn TaskStore>) {
     let mut expected = ids.to_vec();
     expected.sort();
     assert_eq!(all, expected, "each task claimed exactly once");
+}
+
+async fn files(store: &dyn TaskStore) {
+    let f = crate::file::NewFile {
+        id: uuid::Uuid::now_v7(),
+        owner: owner("filer"),
+        filename: "cv.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 1234,
+        sha256: "ab".repeat(32),
+    };
+    let stored = store.create_file(&f).await.unwrap();
+    assert_eq!((stored.id, stored.size, stored.filename.as_str()), (f.id, 1234, "cv.pdf"));
+    assert_eq!(store.get_file(&owner("filer"), f.id).await.unwrap(), Some(stored));
+    assert!(store.get_file(&owner("intruder"), f.id).await.unwrap().is_none(), "foreign file visible");
+    assert!(store.get_file(&owner("filer"), uuid::Uuid::now_v7()).await.unwrap().is_none());
 }
 
 /// The `BlobStore` conformance suite.

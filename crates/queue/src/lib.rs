@@ -7,6 +7,7 @@
 //!   worker uses: receive, extend, complete, release, dead-letter);
 //! - [`Message`], the plain JSON every backend carries: a task id and the
 //!   attempt number, never the payload (the database holds the truth);
+//! - [`azure_queue`]: Phase 6 — Azure Queue Storage (any number of workers);
 //! - [`in_process`]: Phase 5 — a bounded in-memory queue inside the worker,
 //!   fed over HTTP by the web (or directly in `serve`);
 //! - `conformance` (feature `testing`): the suite every backend must pass.
@@ -15,6 +16,7 @@
 //! delivery may run (the conditional claim) is the worker's job, and a
 //! backend may deliver a message more than once.
 
+pub mod azure_queue;
 #[cfg(feature = "testing")]
 pub mod conformance;
 pub mod in_process;

@@ -138,7 +138,9 @@ fn is_pdf(bytes: &[u8]) -> bool {
 
 fn contains_utf16le(bytes: &[u8], needle: &str) -> bool {
     let pattern: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    bytes.windows(pattern.len()).any(|w| w == pattern.as_slice())
+    bytes
+        .windows(pattern.len())
+        .any(|w| w == pattern.as_slice())
 }
 
 fn binary_magic(bytes: &[u8]) -> Option<&'static str> {
@@ -289,25 +291,55 @@ mod tests {
             sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", Some("resume.pdf")),
             Err(SniffError::Unsupported { detected }) if detected == "PNG image"
         ));
-        assert!(matches!(sniff(b"\x00\x01\x02\x03\xff\xfe\x00", None), Err(SniffError::Unsupported { .. })));
+        assert!(matches!(
+            sniff(b"\x00\x01\x02\x03\xff\xfe\x00", None),
+            Err(SniffError::Unsupported { .. })
+        ));
     }
 
     #[test]
     fn text_flavours() {
-        assert_eq!(sniff(b"Jane Doe\n- Rust\n- Go\n", None), Ok(FileType::PlainText));
-        assert_eq!(sniff(b"# Jane Doe\n\n## Skills\n**Rust**\n", None), Ok(FileType::Markdown));
+        assert_eq!(
+            sniff(b"Jane Doe\n- Rust\n- Go\n", None),
+            Ok(FileType::PlainText)
+        );
+        assert_eq!(
+            sniff(b"# Jane Doe\n\n## Skills\n**Rust**\n", None),
+            Ok(FileType::Markdown)
+        );
         assert_eq!(sniff(b"Jane Doe", Some("cv.md")), Ok(FileType::Markdown));
-        assert_eq!(sniff(b"# Jane\n## Skills\n**x**", Some("cv.txt")), Ok(FileType::PlainText));
-        assert_eq!(sniff("José Álvarez".as_bytes(), None), Ok(FileType::PlainText));
+        assert_eq!(
+            sniff(b"# Jane\n## Skills\n**x**", Some("cv.txt")),
+            Ok(FileType::PlainText)
+        );
+        assert_eq!(
+            sniff("José Álvarez".as_bytes(), None),
+            Ok(FileType::PlainText)
+        );
         // Windows-1252 "José"
-        assert_eq!(sniff(b"Jos\xe9 \xc1lvarez\n", None), Ok(FileType::PlainText));
-        assert!(matches!(sniff(b"{\\rtf1 hello}", None), Err(SniffError::Unsupported { .. })));
+        assert_eq!(
+            sniff(b"Jos\xe9 \xc1lvarez\n", None),
+            Ok(FileType::PlainText)
+        );
+        assert!(matches!(
+            sniff(b"{\\rtf1 hello}", None),
+            Err(SniffError::Unsupported { .. })
+        ));
     }
 
     #[test]
     fn mime_and_serde() {
-        assert_eq!(FileType::Docx.mime(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
-        assert_eq!(serde_json::to_string(&FileType::PlainText).ok().as_deref(), Some("\"text\""));
-        assert_eq!(serde_json::to_string(&FileType::Markdown).ok().as_deref(), Some("\"markdown\""));
+        assert_eq!(
+            FileType::Docx.mime(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        );
+        assert_eq!(
+            serde_json::to_string(&FileType::PlainText).ok().as_deref(),
+            Some("\"text\"")
+        );
+        assert_eq!(
+            serde_json::to_string(&FileType::Markdown).ok().as_deref(),
+            Some("\"markdown\"")
+        );
     }
 }

@@ -83,7 +83,10 @@ impl ParseFileError {
 ///
 /// `filename_hint` only decides between Markdown and plain text; it never
 /// overrides what the bytes say.
-pub fn parse_file(bytes: &[u8], filename_hint: Option<&str>) -> Result<ParsedResume, ParseFileError> {
+pub fn parse_file(
+    bytes: &[u8],
+    filename_hint: Option<&str>,
+) -> Result<ParsedResume, ParseFileError> {
     let ty = sniff(bytes, filename_hint)?;
     let text = extract_text(bytes, ty)?;
     Ok(parse_resume(&text))

@@ -146,8 +146,13 @@ fn heading_weight(line: &str) -> Option<u8> {
     if REQUIRED_HEADINGS.contains(&key.as_str()) {
         return Some(REQUIRED);
     }
-    let ends_heading = t.ends_with(':') || t.starts_with('#') || t.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase);
-    ends_heading.then_some(ASKED)
+    let bullet = t.starts_with(['-', '*', '•', '–', '+']);
+    let letters: Vec<char> = t.chars().filter(|c| c.is_alphabetic()).collect();
+    let shouted = !bullet
+        && letters.len() >= 4
+        && letters.iter().all(|c| c.is_uppercase())
+        && !t.contains([',', '(', '/']);
+    (t.ends_with(':') && !bullet || t.starts_with('#') || shouted).then_some(ASKED)
 }
 
 fn line_cue(line: &str) -> Option<u8> {
@@ -169,8 +174,18 @@ fn line_cue(line: &str) -> Option<u8> {
         return Some(NICE);
     }
     let required = [
-        "must", "required", "require", "essential", "mandatory", "at least", "proficien", "strong experience",
-        "expert in", "deep experience", "solid experience", "need to have",
+        "must",
+        "required",
+        "require",
+        "essential",
+        "mandatory",
+        "at least",
+        "proficien",
+        "strong experience",
+        "expert in",
+        "deep experience",
+        "solid experience",
+        "need to have",
     ];
     if required.iter().any(|c| l.contains(c)) {
         return Some(REQUIRED);
@@ -178,67 +193,485 @@ fn line_cue(line: &str) -> Option<u8> {
     None
 }
 
-/// Skills of the job description with their weights.
-fn job_skills(job: &str) -> BTreeMap<usize, u8> {
+/// The job's skills: the weight of each, and the groups of alternatives
+/// ("Go or Rust", "AWS/GCP": one of them is enough). Every skill is in
+/// exactly one group.
+struct JobSkills {
+    weights: BTreeMap<usize, u8>,
+    groups: Vec<Vec<usize>>,
+}
+
+fn find_root(parent: &BTreeMap<usize, usize>, mut x: usize) -> usize {
+    while let Some(&p) = parent.get(&x) {
+        if p == x {
+            break;
+        }
+        x = p;
+    }
+    x
+}
+
+/// Skills of the job description with their weights and alternatives.
+fn job_skills(job: &str) -> JobSkills {
     let v = vocabulary();
     let mut weights: BTreeMap<usize, u8> = BTreeMap::new();
+    let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
     let mut section = ASKED;
     let mut list_section = false;
     for line in job.lines() {
-        let inline_rest = line.split_once(':').map(|(_, r)| r.trim()).filter(|r| !r.is_empty());
-        if let Some(w) = heading_weight(line) {
-            if inline_rest.is_none() {
-                section = w;
-                list_section = w != ASKED || heading_key(line).contains("stack");
-                continue;
-            }
+        let inline_rest = line
+            .split_once(':')
+            .map(|(_, r)| r.trim())
+            .filter(|r| !r.is_empty());
+        if let Some(w) = heading_weight(line)
+            && inline_rest.is_none()
+        {
+            section = w;
+            list_section = w != ASKED || heading_key(line).contains("stack");
+            continue;
         }
         let weight = line_cue(line)
-            .or_else(|| heading_weight(line.split(':').next().unwrap_or("")).filter(|_| inline_rest.is_some()))
+            .or_else(|| {
+                heading_weight(line.split(':').next().unwrap_or(""))
+                    .filter(|_| inline_rest.is_some())
+            })
             .unwrap_or(section);
-        for m in v.scan_line(line, list_section) {
+        let matches = v.scan_line(line, list_section);
+        for m in &matches {
             let e = weights.entry(m.skill).or_insert(weight);
             *e = (*e).max(weight);
+            parent.entry(m.skill).or_insert(m.skill);
+        }
+        // "AWS (EKS, RDS, S3)": the parenthesised skills detail the one before.
+        for (i, m) in matches.iter().enumerate() {
+            let rest = line.get(m.end..).unwrap_or("");
+            if !rest.trim_start().starts_with('(') {
+                continue;
+            }
+            let close = rest.find(')').map_or(line.len(), |c| m.end + c);
+            for inner in matches.iter().skip(i + 1).take_while(|x| x.start < close) {
+                let (a, b) = (find_root(&parent, m.skill), find_root(&parent, inner.skill));
+                if a != b {
+                    parent.insert(a.max(b), a.min(b));
+                }
+            }
+        }
+        for pair in matches.windows(2) {
+            let between = line
+                .get(pair[0].end..pair[1].start)
+                .unwrap_or("")
+                .trim()
+                .to_lowercase();
+            if matches!(between.as_str(), "or" | "/" | "or a" | "or an" | "and/or")
+                && pair[0].skill != pair[1].skill
+            {
+                let (a, b) = (
+                    find_root(&parent, pair[0].skill),
+                    find_root(&parent, pair[1].skill),
+                );
+                if a != b {
+                    parent.insert(a.max(b), a.min(b));
+                }
+            }
         }
     }
-    weights
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &skill in weights.keys() {
+        groups
+            .entry(find_root(&parent, skill))
+            .or_default()
+            .push(skill);
+    }
+    JobSkills {
+        weights,
+        groups: groups.into_values().collect(),
+    }
 }
 
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "above", "across", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
-    "can", "could", "did", "do", "does", "doing", "down", "during", "each", "either", "else", "etc", "ever",
-    "every", "few", "for", "from", "further", "get", "gets", "getting", "had", "has", "have", "having", "he",
-    "her", "here", "hers", "him", "his", "how", "however", "i", "if", "in", "into", "is", "it", "its",
-    "itself", "just", "like", "made", "make", "makes", "many", "may", "me", "might", "more", "most", "much",
-    "must", "my", "need", "needs", "no", "nor", "not", "now", "of", "off", "often", "on", "once", "one",
-    "only", "or", "other", "others", "our", "ours", "ourselves", "out", "over", "own", "per", "same", "she",
-    "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there",
-    "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us", "very",
-    "via", "was", "we", "were", "what", "when", "where", "whether", "which", "while", "who", "whom", "why",
-    "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself", "able",
-    "ability", "abilities", "apply", "applicant", "applicants", "benefit", "benefits", "bonus", "candidate",
-    "candidates", "company", "competitive", "culture", "day", "days", "degree", "desired", "desirable",
-    "employer", "environment", "equal", "equivalent", "excellent", "experience", "experienced", "familiar",
-    "familiarity", "good", "great", "help", "highly", "ideal", "ideally", "including", "include",
-    "includes", "job", "join", "joining", "knowledge", "least", "level", "looking", "mandatory", "minimum",
-    "nice", "opportunity", "opportunities", "plus", "position", "preferred", "proficiency", "proficient",
-    "qualification", "qualifications", "related", "relevant", "required", "requirement", "requirements",
-    "responsibilities", "responsibility", "responsible", "role", "roles", "salary", "seeking", "skill",
-    "skills", "solid", "strong", "successful", "team", "teams", "understanding", "want", "well", "work",
-    "working", "works", "year", "years", "using", "use", "used", "based", "new", "across", "ensure",
-    "role", "we're", "you'll", "you're", "it's", "don't", "they're", "let's", "what's", "who's", "etc",
-    "e.g", "i.e", "eg", "ie", "hands-on", "bring", "love", "passion", "passionate", "excited", "exciting",
-    "world", "best", "hire", "hiring", "offer", "offers", "perks", "remote", "hybrid", "office", "full-time",
-    "part-time", "time", "week", "weeks", "month", "months", "people", "person", "someone", "thing",
-    "things", "way", "ways", "well-being", "inclusive", "diverse", "diversity", "employment", "gender",
-    "race", "religion", "status", "veteran", "disability", "age", "national", "origin", "sexual",
-    "orientation", "identity", "law", "applicable", "stack", "tools", "tool", "technologies", "technology",
-    "plus", "big", "small", "large", "high", "low", "key", "core", "part", "take", "taking", "make",
-    "making", "build", "building", "built", "lead", "leading", "own", "owning", "grow", "growing",
-    "growth", "drive", "driving", "deliver", "delivering", "design", "designing", "write", "writing",
-    "wrote", "run", "running", "support", "supporting", "collaborate", "collaborating", "closely", "range",
-    "wide", "variety", "multiple", "various", "strongly", "encourage", "encouraged",
+    "a",
+    "about",
+    "above",
+    "across",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "either",
+    "else",
+    "etc",
+    "ever",
+    "every",
+    "few",
+    "for",
+    "from",
+    "further",
+    "get",
+    "gets",
+    "getting",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "him",
+    "his",
+    "how",
+    "however",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "like",
+    "made",
+    "make",
+    "makes",
+    "many",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "need",
+    "needs",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "often",
+    "on",
+    "once",
+    "one",
+    "only",
+    "or",
+    "other",
+    "others",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "per",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "us",
+    "very",
+    "via",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "whether",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "within",
+    "without",
+    "would",
+    "yet",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "able",
+    "ability",
+    "abilities",
+    "apply",
+    "applicant",
+    "applicants",
+    "benefit",
+    "benefits",
+    "bonus",
+    "candidate",
+    "candidates",
+    "company",
+    "competitive",
+    "culture",
+    "day",
+    "days",
+    "degree",
+    "desired",
+    "desirable",
+    "employer",
+    "environment",
+    "equal",
+    "equivalent",
+    "excellent",
+    "experience",
+    "experienced",
+    "familiar",
+    "familiarity",
+    "good",
+    "great",
+    "help",
+    "highly",
+    "ideal",
+    "ideally",
+    "including",
+    "include",
+    "includes",
+    "job",
+    "join",
+    "joining",
+    "knowledge",
+    "least",
+    "level",
+    "looking",
+    "mandatory",
+    "minimum",
+    "nice",
+    "opportunity",
+    "opportunities",
+    "plus",
+    "position",
+    "preferred",
+    "proficiency",
+    "proficient",
+    "qualification",
+    "qualifications",
+    "related",
+    "relevant",
+    "required",
+    "requirement",
+    "requirements",
+    "responsibilities",
+    "responsibility",
+    "responsible",
+    "role",
+    "roles",
+    "salary",
+    "seeking",
+    "skill",
+    "skills",
+    "solid",
+    "strong",
+    "successful",
+    "team",
+    "teams",
+    "understanding",
+    "want",
+    "well",
+    "work",
+    "working",
+    "works",
+    "year",
+    "years",
+    "using",
+    "use",
+    "used",
+    "based",
+    "new",
+    "across",
+    "ensure",
+    "role",
+    "we're",
+    "you'll",
+    "you're",
+    "it's",
+    "don't",
+    "they're",
+    "let's",
+    "what's",
+    "who's",
+    "etc",
+    "e.g",
+    "i.e",
+    "eg",
+    "ie",
+    "hands-on",
+    "bring",
+    "love",
+    "passion",
+    "passionate",
+    "excited",
+    "exciting",
+    "world",
+    "best",
+    "hire",
+    "hiring",
+    "offer",
+    "offers",
+    "perks",
+    "remote",
+    "hybrid",
+    "office",
+    "full-time",
+    "part-time",
+    "time",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "people",
+    "person",
+    "someone",
+    "thing",
+    "things",
+    "way",
+    "ways",
+    "well-being",
+    "inclusive",
+    "diverse",
+    "diversity",
+    "employment",
+    "gender",
+    "race",
+    "religion",
+    "status",
+    "veteran",
+    "disability",
+    "age",
+    "national",
+    "origin",
+    "sexual",
+    "orientation",
+    "identity",
+    "law",
+    "applicable",
+    "stack",
+    "tools",
+    "tool",
+    "technologies",
+    "technology",
+    "plus",
+    "big",
+    "small",
+    "large",
+    "high",
+    "low",
+    "key",
+    "core",
+    "part",
+    "take",
+    "taking",
+    "make",
+    "making",
+    "build",
+    "building",
+    "built",
+    "lead",
+    "leading",
+    "own",
+    "owning",
+    "grow",
+    "growing",
+    "growth",
+    "drive",
+    "driving",
+    "deliver",
+    "delivering",
+    "design",
+    "designing",
+    "write",
+    "writing",
+    "wrote",
+    "run",
+    "running",
+    "support",
+    "supporting",
+    "collaborate",
+    "collaborating",
+    "closely",
+    "range",
+    "wide",
+    "variety",
+    "multiple",
+    "various",
+    "strongly",
+    "encourage",
+    "encouraged",
+    "behind",
+    "million",
+    "millions",
+    "thousand",
+    "thousands",
+    "billion",
+    "billions",
+    "daily",
+    "every",
+    "like",
+    "along",
+    "alongside",
+    "around",
+    "towards",
+    "toward",
+    "whole",
+    "real",
+    "really",
+    "lot",
+    "lots",
+    "fast",
+    "quickly",
 ];
 
 /// Light stemming: possessive and plural endings.
@@ -248,7 +681,9 @@ fn stem(word: &str) -> String {
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..w.len() - 3]);
     }
-    if n > 4 && (w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes")) {
+    if n > 4
+        && (w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes"))
+    {
         return w[..w.len() - 2].to_owned();
     }
     if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
@@ -327,7 +762,8 @@ fn quote_list(items: &[String]) -> String {
 pub fn match_resume(resume: &ParsedResume, job_description: &str) -> MatchResult {
     let v = vocabulary();
     let job_text = crate::text::normalize_text(job_description);
-    let weights = job_skills(&job_text);
+    let job = job_skills(&job_text);
+    let weights = &job.weights;
 
     // The résumé's skills: its list plus whatever its text mentions.
     let mut have: BTreeSet<String> = resume.skills.iter().map(|s| s.to_lowercase()).collect();
@@ -343,20 +779,51 @@ pub fn match_resume(resume: &ParsedResume, job_description: &str) -> MatchResult
 
     let mut matched = Vec::new();
     let mut missing: Vec<(u8, String)> = Vec::new();
+    let mut missing_groups: Vec<(u8, Vec<String>)> = Vec::new();
     let mut total = 0u32;
     let mut got = 0u32;
-    for (&skill, &w) in &weights {
-        let name = v.name(skill).to_owned();
+    for group in &job.groups {
+        let w = group
+            .iter()
+            .filter_map(|s| weights.get(s))
+            .copied()
+            .max()
+            .unwrap_or(ASKED);
         total += u32::from(w);
-        if have.contains(&name.to_lowercase()) {
-            got += u32::from(w);
-            matched.push(name);
+        let mut names: Vec<String> = group.iter().map(|&s| v.name(s).to_owned()).collect();
+        sort_names(&mut names);
+        let present: Vec<String> = names
+            .iter()
+            .filter(|n| have.contains(&n.to_lowercase()))
+            .cloned()
+            .collect();
+        if present.is_empty() {
+            missing.extend(names.iter().map(|n| (w, n.clone())));
+            // "AWS (EKS, RDS, S3)" reads as AWS: the member the others imply.
+            let head = group.iter().find(|&&h| {
+                group
+                    .iter()
+                    .all(|&o| o == h || v.close(&BTreeSet::from([o])).contains(&h))
+            });
+            let shown = match head {
+                Some(&h) if group.len() > 1 => vec![v.name(h).to_owned()],
+                _ => names,
+            };
+            missing_groups.push((w, shown));
         } else {
-            missing.push((w, name));
+            got += u32::from(w);
+            matched.extend(present);
         }
     }
     sort_names(&mut matched);
-    missing.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.to_lowercase().cmp(&b.1.to_lowercase())));
+    missing.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.to_lowercase().cmp(&b.1.to_lowercase()))
+    });
+    missing_groups.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1[0].to_lowercase().cmp(&b.1[0].to_lowercase()))
+    });
     let job_names: BTreeSet<String> = weights.keys().map(|&i| v.name(i).to_lowercase()).collect();
     let mut extra: Vec<String> = resume
         .skills
@@ -378,7 +845,11 @@ pub fn match_resume(resume: &ParsedResume, job_description: &str) -> MatchResult
         }
     }
 
-    let skill_coverage = if total == 0 { 1.0 } else { f64::from(got) / f64::from(total) };
+    let skill_coverage = if total == 0 {
+        1.0
+    } else {
+        f64::from(got) / f64::from(total)
+    };
     let keyword_coverage = if keywords.is_empty() {
         1.0
     } else {
@@ -391,7 +862,14 @@ pub fn match_resume(resume: &ParsedResume, job_description: &str) -> MatchResult
     };
     let score = raw.round().clamp(0.0, 100.0) as u8;
 
-    let suggestions = suggestions(resume, &weights, &missing, &matched, &missing_keywords);
+    // Only skills the résumé names itself (not merely implied ones) can be
+    // "shown in context".
+    let named: Vec<String> = matched
+        .iter()
+        .filter(|m| text_skills.iter().any(|&i| v.name(i) == m.as_str()))
+        .cloned()
+        .collect();
+    let suggestions = suggestions(resume, weights, &missing_groups, &named, &missing_keywords);
     MatchResult {
         score,
         skill_coverage: round3(skill_coverage),
@@ -408,14 +886,34 @@ pub fn match_resume(resume: &ParsedResume, job_description: &str) -> MatchResult
 fn suggestions(
     resume: &ParsedResume,
     weights: &BTreeMap<usize, u8>,
-    missing: &[(u8, String)],
+    missing: &[(u8, Vec<String>)],
     matched: &[String],
     missing_keywords: &[String],
 ) -> Vec<String> {
     let v = vocabulary();
     let mut out = Vec::new();
     let mut nice_count = 0;
-    for (w, name) in missing {
+    for (w, names) in missing {
+        if names.len() > 1 {
+            let name = names.join(" or ");
+            let how = if *w == REQUIRED {
+                "requires"
+            } else {
+                "asks for"
+            };
+            if *w >= ASKED {
+                out.push(format!(
+                    "Add evidence of {name}: the job {how} one of them and the résumé mentions none"
+                ));
+            } else if nice_count < 3 {
+                nice_count += 1;
+                out.push(format!(
+                    "Mention {name} if you have used one: the job lists them as a nice-to-have"
+                ));
+            }
+            continue;
+        }
+        let name = &names[0];
         match *w {
             REQUIRED => out.push(format!(
                 "Add evidence of {name}: the job requires it and the résumé does not mention it"
@@ -439,7 +937,12 @@ fn suggestions(
             .experience
             .iter()
             .flat_map(|e| [e.title.as_deref(), e.description.as_deref()])
-            .chain(resume.projects.iter().flat_map(|p| [Some(p.name.as_str()), p.description.as_deref()]))
+            .chain(
+                resume
+                    .projects
+                    .iter()
+                    .flat_map(|p| [Some(p.name.as_str()), p.description.as_deref()]),
+            )
             .chain([resume.summary.as_deref()])
             .flatten();
         for text in prose {
@@ -456,12 +959,18 @@ fn suggestions(
             .collect();
         let listed_only: Vec<String> = matched
             .iter()
-            .filter(|m| important.contains(&m.to_lowercase()) && !in_context.contains(&m.to_lowercase()))
+            .filter(|m| {
+                important.contains(&m.to_lowercase()) && !in_context.contains(&m.to_lowercase())
+            })
             .take(3)
             .cloned()
             .collect();
         if !listed_only.is_empty() {
-            let (them, it) = if listed_only.len() == 1 { ("it", "it appears") } else { ("them", "they appear") };
+            let (them, it) = if listed_only.len() == 1 {
+                ("it", "it appears")
+            } else {
+                ("them", "they appear")
+            };
             out.push(format!(
                 "Show {} in context: {it} only in a skills list; add a bullet under a role or project where you used {them}",
                 listed_only.join(", ")
@@ -502,19 +1011,32 @@ mod tests {
     fn weights_and_order() {
         let w = job_skills(JOB);
         let v = vocabulary();
-        let named: BTreeMap<&str, u8> = w.iter().map(|(&i, &w)| (v.name(i), w)).collect();
+        let named: BTreeMap<&str, u8> = w.weights.iter().map(|(&i, &w)| (v.name(i), w)).collect();
         assert_eq!(named.get("Go"), Some(&3));
         assert_eq!(named.get("Kubernetes"), Some(&3));
         assert_eq!(named.get("Terraform"), Some(&1));
         assert_eq!(named.get("Apache Kafka"), Some(&1));
-        let r = parse_resume("Jane Doe\njane@x.io\n\nExperience\nEngineer, Acme 2019 - 2021\n- Built payment services in Go with PostgreSQL\n\nSkills\nGo, PostgreSQL, Docker, Python\n");
+        let r = parse_resume(
+            "Jane Doe\njane@x.io\n\nExperience\nEngineer, Acme 2019 - 2021\n- Built payment services in Go with PostgreSQL\n\nSkills\nGo, PostgreSQL, Docker, Python\n",
+        );
         let m = match_resume(&r, JOB);
         assert_eq!(m.matched_skills, ["Docker", "Go", "PostgreSQL"]);
-        assert_eq!(m.missing_skills, ["Kubernetes", "Rust", "Apache Kafka", "Terraform"]);
+        // "Go or Rust": Go is enough.
+        assert_eq!(
+            m.missing_skills,
+            ["Kubernetes", "Apache Kafka", "Terraform"]
+        );
         assert_eq!(m.extra_skills, ["Python"]);
         assert!(m.suggestions[0].starts_with("Add evidence of Kubernetes: the job requires it"));
-        assert!(m.suggestions.iter().any(|s| s.starts_with("Show Docker in context")));
-        assert!(m.missing_keywords.contains(&"ledgers".to_owned()) || m.missing_keywords.contains(&"ledger".to_owned()));
+        assert!(
+            m.suggestions
+                .iter()
+                .any(|s| s.starts_with("Show Docker in context"))
+        );
+        assert!(
+            m.missing_keywords.contains(&"ledgers".to_owned())
+                || m.missing_keywords.contains(&"ledger".to_owned())
+        );
         assert_eq!(m, match_resume(&r, JOB));
         assert!(m.score > 0 && m.score < 100);
     }

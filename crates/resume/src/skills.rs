@@ -83,7 +83,8 @@ pub struct Vocabulary {
 }
 
 static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
-    Vocabulary::from_json(include_str!("../data/skills.json")).unwrap_or_else(|_| Vocabulary::empty())
+    Vocabulary::from_json(include_str!("../data/skills.json"))
+        .unwrap_or_else(|_| Vocabulary::empty())
 });
 
 /// The built-in vocabulary (`data/skills.json`).
@@ -151,13 +152,21 @@ impl Vocabulary {
             if !case_bound.contains(&skill.name.to_lowercase()) {
                 own.push((skill.name.clone(), FormKind::Insensitive));
             }
-            own.extend(skill.aliases.iter().map(|a| (a.clone(), FormKind::Insensitive)));
+            own.extend(
+                skill
+                    .aliases
+                    .iter()
+                    .map(|a| (a.clone(), FormKind::Insensitive)),
+            );
             own.extend(skill.cased.iter().map(|a| (a.clone(), FormKind::Cased)));
             own.extend(skill.strict.iter().map(|a| (a.clone(), FormKind::Strict)));
             for (text, kind) in own {
                 let key = text.to_lowercase();
                 if key.trim().is_empty() || !key.is_ascii() {
-                    return Err(format!("skill {:?} has an empty or non-ASCII form {text:?}", skill.name));
+                    return Err(format!(
+                        "skill {:?} has an empty or non-ASCII form {text:?}",
+                        skill.name
+                    ));
                 }
                 match by_form.get(&key) {
                     Some(&other) if other != index => {
@@ -171,7 +180,11 @@ impl Vocabulary {
                         by_form.insert(key, index);
                     }
                 }
-                forms.push(Form { text, skill: index, kind });
+                forms.push(Form {
+                    text,
+                    skill: index,
+                    kind,
+                });
             }
         }
         let mut implies = Vec::with_capacity(file.skills.len());
@@ -217,7 +230,9 @@ impl Vocabulary {
     /// The canonical name for a name or alias (case-insensitive).
     pub fn canonical(&self, name: &str) -> Option<&str> {
         let key = name.trim().to_lowercase();
-        self.by_form.get(&key).map(|&i| self.skills[i].name.as_str())
+        self.by_form
+            .get(&key)
+            .map(|&i| self.skills[i].name.as_str())
     }
 
     /// Whether `text` (case-insensitive) is exactly a form of some skill.
@@ -274,10 +289,20 @@ impl Vocabulary {
             if !boundaries_ok(&masked, start, end, form.kind == FormKind::Strict) {
                 continue;
             }
-            if form.kind == FormKind::Strict && !skills_context && !strict_context(&masked, start, end) {
+            if form.kind == FormKind::Strict
+                && !skills_context
+                && !strict_context(&masked, start, end)
+            {
                 continue;
             }
-            candidates.push(SkillMatch { skill: form.skill, start, end });
+            if is_link_label(line, found) {
+                continue;
+            }
+            candidates.push(SkillMatch {
+                skill: form.skill,
+                start,
+                end,
+            });
         }
         candidates.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut chosen: Vec<SkillMatch> = Vec::new();
@@ -290,6 +315,13 @@ impl Vocabulary {
         }
         chosen
     }
+}
+
+/// "GitHub" next to a github.com URL is the label of a link, not a skill.
+fn is_link_label(line: &str, found: &str) -> bool {
+    let lower = found.to_ascii_lowercase();
+    matches!(lower.as_str(), "github" | "gitlab" | "bitbucket")
+        && line.to_ascii_lowercase().contains(&format!("{lower}."))
 }
 
 /// Sort canonical names case-insensitively (ties by exact text).
@@ -346,7 +378,8 @@ fn boundaries_ok(line: &str, start: usize, end: usize, strict: bool) -> bool {
 }
 
 const LIST_DELIMITERS: &[char] = &[
-    ',', ';', '|', '/', '•', '·', ':', '(', ')', '[', ']', '\t', '*', '▪', '◦', '●', '–', '—', '-', '+', '&',
+    ',', ';', '|', '/', '•', '·', ':', '(', ')', '[', ']', '\t', '*', '▪', '◦', '●', '–', '—', '-',
+    '+', '&',
 ];
 
 /// Whether a strict form stands as a list item or in a technical phrase.
@@ -368,8 +401,16 @@ fn strict_context(line: &str, start: usize, end: usize) -> bool {
     if end - start > 2 {
         return false;
     }
-    let prev = left.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("").to_lowercase();
-    if matches!(prev.as_str(), "in" | "with" | "using" | "including" | "like") && !left.is_empty() {
+    let prev = left
+        .rsplit(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    if matches!(
+        prev.as_str(),
+        "in" | "with" | "using" | "including" | "like"
+    ) && !left.is_empty()
+    {
         return true;
     }
     let next: String = right
@@ -417,15 +458,21 @@ fn ends_with_word(text: &str, word: &str) -> bool {
 }
 
 const TLDS: &[&str] = &[
-    "com", "org", "net", "io", "dev", "me", "co", "ai", "app", "uk", "de", "fr", "es", "it", "nl", "eu", "ca",
-    "au", "in", "us", "info", "tech", "site", "page", "blog", "xyz", "ch", "se", "no", "dk", "fi", "pl", "br",
-    "mx", "jp", "cn", "ru", "ie", "pt", "be", "at", "nz", "sg", "edu", "gov", "cc", "ly", "gg", "sh", "so",
+    "com", "org", "net", "io", "dev", "me", "co", "ai", "app", "uk", "de", "fr", "es", "it", "nl",
+    "eu", "ca", "au", "in", "us", "info", "tech", "site", "page", "blog", "xyz", "ch", "se", "no",
+    "dk", "fi", "pl", "br", "mx", "jp", "cn", "ru", "ie", "pt", "be", "at", "nz", "sg", "edu",
+    "gov", "cc", "ly", "gg", "sh", "so",
 ];
 
 /// Whether a whitespace-free token is a URL, a domain or an e-mail address.
 pub(crate) fn is_link_token(token: &str) -> bool {
     let t = token
-        .trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | ',' | ';' | '"' | '\''))
+        .trim_matches(|c: char| {
+            matches!(
+                c,
+                '(' | ')' | '<' | '>' | '[' | ']' | ',' | ';' | '"' | '\''
+            )
+        })
         .to_ascii_lowercase();
     if t.contains("://") || t.starts_with("www.") || t.contains('@') {
         return true;
@@ -435,8 +482,11 @@ pub(crate) fn is_link_token(token: &str) -> bool {
         return false;
     };
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && (TLDS.contains(&tld) && (t.contains('/') || matches!(tld, "com" | "io" | "dev" | "me" | "org")))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && (TLDS.contains(&tld)
+            && (t.contains('/') || matches!(tld, "com" | "io" | "dev" | "me" | "org")))
 }
 
 /// Replace URL and e-mail tokens with spaces (byte offsets are kept).
@@ -491,21 +541,41 @@ mod tests {
         assert_eq!(canonical("k8s"), Some("Kubernetes"));
         assert_eq!(canonical("Postgres"), Some("PostgreSQL"));
         assert_eq!(canonical("ECMAScript"), Some("JavaScript"));
-        for name in ["C++", "C#", ".NET", "Node.js", "CI/CD", "Project Management", "Stakeholder Management"] {
+        for name in [
+            "C++",
+            "C#",
+            ".NET",
+            "Node.js",
+            "CI/CD",
+            "Project Management",
+            "Stakeholder Management",
+        ] {
             assert_eq!(canonical(name), Some(name));
         }
     }
 
     #[test]
     fn token_boundaries() {
-        assert_eq!(found("JavaScript and TypeScript"), ["JavaScript", "TypeScript"]);
-        assert_eq!(found("Java, C++, C#, Objective-C"), ["C#", "C++", "Java", "Objective-C"]);
+        assert_eq!(
+            found("JavaScript and TypeScript"),
+            ["JavaScript", "TypeScript"]
+        );
+        assert_eq!(
+            found("Java, C++, C#, Objective-C"),
+            ["C#", "C++", "Java", "Objective-C"]
+        );
         assert_eq!(found("Node.js and ASP.NET"), ["ASP.NET", "Node.js"]);
         assert_eq!(found("React Native apps"), ["React Native"]);
         assert_eq!(found("k8s, Postgres, psql"), ["Kubernetes", "PostgreSQL"]);
-        assert_eq!(found("CI/CD pipelines with GitHub Actions"), ["CI/CD", "GitHub Actions"]);
+        assert_eq!(
+            found("CI/CD pipelines with GitHub Actions"),
+            ["CI/CD", "GitHub Actions"]
+        );
         assert!(found("see https://github.com/jdoe and jdoe@python.org").is_empty());
-        assert_eq!(found("AWS Lambda and S3"), ["Amazon S3", "Amazon Web Services", "AWS Lambda"]);
+        assert_eq!(
+            found("AWS Lambda and S3"),
+            ["Amazon S3", "Amazon Web Services", "AWS Lambda"]
+        );
     }
 
     #[test]

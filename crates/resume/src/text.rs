@@ -33,7 +33,12 @@ pub(crate) fn decode_text(bytes: &[u8]) -> Option<String> {
             if undefined * 100 > bytes.len() {
                 return None;
             }
-            plausible(WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned())
+            plausible(
+                WINDOWS_1252
+                    .decode_without_bom_handling(bytes)
+                    .0
+                    .into_owned(),
+            )
         }
     }
 }
@@ -47,7 +52,12 @@ fn bom_less_utf16(bytes: &[u8]) -> Option<bool> {
     }
     let pairs = sample.len() / 2;
     let even_zero = sample.iter().step_by(2).filter(|b| **b == 0).count();
-    let odd_zero = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+    let odd_zero = sample
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|b| **b == 0)
+        .count();
     if odd_zero * 10 >= pairs * 7 && even_zero * 20 <= pairs {
         Some(true)
     } else if even_zero * 10 >= pairs * 7 && odd_zero * 20 <= pairs {
@@ -156,8 +166,14 @@ mod tests {
             .chain("Zoë Ng".encode_utf16().flat_map(u16::to_le_bytes))
             .collect();
         assert_eq!(decode_text(&utf16).as_deref(), Some("Zoë Ng"));
-        let bomless: Vec<u8> = "Plain old text here".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        assert_eq!(decode_text(&bomless).as_deref(), Some("Plain old text here"));
+        let bomless: Vec<u8> = "Plain old text here"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert_eq!(
+            decode_text(&bomless).as_deref(),
+            Some("Plain old text here")
+        );
         assert_eq!(decode_text(b"\x00\x01\x02binary\x00"), None);
     }
 

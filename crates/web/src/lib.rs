@@ -18,6 +18,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod files;
 pub mod limits;
 pub mod openapi;
 pub mod tasks;
@@ -69,6 +70,8 @@ pub struct WebSettings {
     pub streams_total: usize,
     /// Event stream tuning (`SSE_POLL_MS`, `SSE_KEEPALIVE_SECS`, `SSE_MAX_DURATION_SECS`).
     pub streams: events::StreamSettings,
+    /// `FILE_MAX_BYTES` (default 10 MiB): upload limit (413 above).
+    pub file_max_bytes: usize,
 }
 
 /// A web setting that does not parse, naming the variable.
@@ -137,6 +140,7 @@ impl WebSettings {
                 max_duration: Duration::from_secs(num(src, "SSE_MAX_DURATION_SECS", 3600)?),
                 ..defaults
             },
+            file_max_bytes: num(src, "FILE_MAX_BYTES", 10 * 1024 * 1024)?,
         })
     }
 }
@@ -156,6 +160,8 @@ pub struct AppState {
     pub streams_cfg: events::StreamSettings,
     /// JSON body limit.
     pub max_body_bytes: usize,
+    /// Upload limit.
+    pub file_max_bytes: usize,
     draining: Arc<AtomicBool>,
 }
 
@@ -221,6 +227,7 @@ impl WebApp {
             streams: limits::StreamLimits::new(settings.streams_per_owner, settings.streams_total),
             streams_cfg: settings.streams,
             max_body_bytes: config.web.max_body_bytes,
+            file_max_bytes: settings.file_max_bytes,
             draining: draining.clone(),
         };
         let _ = resume_agent_telemetry::metrics_handle();
@@ -264,6 +271,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
         .route("/api/tasks/{id}/events", get(events::events))
         .route("/api/stats", get(tasks::stats))
+        .route(
+            "/api/files",
+            post(files::upload).layer(axum::extract::DefaultBodyLimit::max(
+                state.file_max_bytes + files::MULTIPART_OVERHEAD,
+            )),
+        )
+        .route("/api/files/{id}", get(files::download))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/docs", get(openapi::docs_page))
         .route("/metrics", get(metrics_endpoint))

@@ -12,6 +12,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use resume_agent_core::file::StoredFile;
 use resume_agent_core::store::TaskStats;
 use resume_agent_core::{Task, TaskStatus};
 
@@ -41,6 +42,74 @@ pub enum CreateTask {
     Sleep(SleepTask),
     /// `system.fail`.
     Fail(FailTask),
+    /// `resume.parse`.
+    Parse(ParseTask),
+    /// `resume.match`.
+    Match(MatchTask),
+}
+
+/// `resume.parse`: structure an uploaded résumé.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParseTask {
+    /// Always `resume.parse`.
+    #[schema(pattern = "^resume\\.parse$", example = "resume.parse")]
+    pub kind: String,
+    /// Which file.
+    pub payload: ParsePayload,
+    /// Attempts before the task fails (default 3; unparseable files fail at once).
+    #[schema(minimum = 1, maximum = 25)]
+    pub max_attempts: Option<i32>,
+    /// Per-attempt timeout (default 120).
+    #[schema(minimum = 1, maximum = 3600)]
+    pub timeout_secs: Option<i32>,
+}
+
+/// `resume.parse` payload.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParsePayload {
+    /// An uploaded file of the caller's (`POST /api/files`).
+    #[schema(format = Uuid)]
+    pub file_id: String,
+}
+
+/// `resume.match`: score a résumé against a job description.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchTask {
+    /// Always `resume.match`.
+    #[schema(pattern = "^resume\\.match$", example = "resume.match")]
+    pub kind: String,
+    /// Which file, and the job.
+    pub payload: MatchPayload,
+    /// Attempts before the task fails (default 3).
+    #[schema(minimum = 1, maximum = 25)]
+    pub max_attempts: Option<i32>,
+    /// Per-attempt timeout (default 120).
+    #[schema(minimum = 1, maximum = 3600)]
+    pub timeout_secs: Option<i32>,
+}
+
+/// `resume.match` payload.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchPayload {
+    /// An uploaded file of the caller's.
+    #[schema(format = Uuid)]
+    pub file_id: String,
+    /// The job description (plain text).
+    #[schema(min_length = 1, max_length = 20_000, pattern = "\\S")]
+    pub job_description: String,
+}
+
+/// `POST /api/files` body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FileUpload {
+    /// The résumé: PDF, DOCX, Markdown or plain text.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
 }
 
 /// `system.noop`: succeeds at once with `{}`.
@@ -180,13 +249,17 @@ impl Modify for Security {
         crate::tasks::cancel,
         crate::events::events,
         crate::tasks::stats,
+        crate::files::upload,
+        crate::files::download,
         crate::metrics_endpoint,
     ),
-    components(schemas(Problem, CreateTask, NoopTask, SleepTask, FailTask, EmptyPayload, SleepPayload, FailPayload,
-                       TaskList, Task, TaskStatus, TaskStats, Health, Ready)),
+    components(schemas(Problem, CreateTask, NoopTask, SleepTask, FailTask, ParseTask, MatchTask, EmptyPayload, SleepPayload,
+                       FailPayload, ParsePayload, MatchPayload, FileUpload, StoredFile, TaskList, Task, TaskStatus, TaskStats,
+                       Health, Ready)),
     modifiers(&Security),
     tags(
         (name = "tasks", description = "Create, inspect, list, cancel and watch tasks"),
+        (name = "files", description = "Upload résumés and fetch them back"),
         (name = "operations", description = "Health, readiness and metrics")
     )
 )]

@@ -142,6 +142,13 @@ pub async fn create(
         ),
     };
     let new = parse_new_task(body, owner, key)?;
+    if let Some(file_id) = new.kind.file_id(&new.payload)
+        && st.deps.store.get_file(&new.owner, file_id).await?.is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "payload.file_id: no file {file_id} (upload it with POST /api/files first)"
+        )));
+    }
     let kind = new.kind.as_str();
     let created = st.deps.store.create_task(new).await?;
     let status = if created.created {
@@ -233,7 +240,7 @@ pub async fn list(
     let Query(p) =
         query.map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))?;
     let limit = match p.limit.as_deref() {
-        None | Some("") => 50,
+        None => 50,
         Some(s) => s
             .parse::<u32>()
             .ok()
@@ -243,21 +250,21 @@ pub async fn list(
             })?,
     };
     let status = match p.status.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(
             s.parse::<TaskStatus>()
                 .map_err(|e| ApiError::BadRequest(format!("status: {e}")))?,
         ),
     };
     let kind = match p.kind.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(
             s.parse::<TaskKind>()
                 .map_err(|e| ApiError::BadRequest(format!("kind: {e}")))?,
         ),
     };
     let cursor = match p.cursor.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(s) => Some(
             Cursor::decode(s).map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
         ),

@@ -408,6 +408,33 @@ async fn two_owners_never_see_each_others_tasks_on_any_endpoint() {
     let (sb, tb) = keyed(bob.clone()).await;
     assert_eq!((sa, sb), (202, 202));
     assert_ne!(ta["id"], tb["id"]);
+    // Files: Bob can neither fetch Alice's file nor run a task on it, and
+    // both answers equal those for an unknown id.
+    let part = reqwest::multipart::Part::bytes(b"Alice Example\nalice@example.com\nSkills: Rust".to_vec()).file_name("cv.txt");
+    let r = app
+        .http
+        .post(format!("{}/api/files", app.base))
+        .bearer_auth(&alice)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let file: Value = r.json().await.unwrap();
+    let fid = file["id"].as_str().unwrap();
+    let (s, _, foreign) = app.call(Method::GET, &format!("/api/files/{fid}"), Some(&bob), None).await;
+    let (_, _, missing) = app.call(Method::GET, &format!("/api/files/{unknown}"), Some(&bob), None).await;
+    assert_eq!(s, 404);
+    assert_eq!(foreign, missing);
+    assert_eq!(app.call(Method::GET, &format!("/api/files/{fid}"), Some(&alice), None).await.0, 200);
+    let parse = |f: &str| json!({"kind": "resume.parse", "payload": {"file_id": f}});
+    let (s, _, foreign) = app.call(Method::POST, "/api/tasks", Some(&bob), Some(parse(fid))).await;
+    let (s2, _, missing) = app.call(Method::POST, "/api/tasks", Some(&bob), Some(parse(&unknown))).await;
+    assert_eq!((s, s2), (400, 400));
+    assert_eq!(
+        foreign["detail"].as_str().unwrap().replace(fid, "X"),
+        missing["detail"].as_str().unwrap().replace(&unknown, "X")
+    );
     // Alice still sees and cancels her own.
     let (s, _, mine) = app
         .call(Method::GET, &format!("/api/tasks/{id}"), Some(&alice), None)
@@ -488,6 +515,8 @@ async fn the_openapi_document_is_3_1_and_lists_every_endpoint_of_the_contract() 
         ("/api/tasks/{id}/cancel", "post"),
         ("/api/tasks/{id}/events", "get"),
         ("/api/stats", "get"),
+        ("/api/files", "post"),
+        ("/api/files/{id}", "get"),
         ("/metrics", "get"),
     ] {
         let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];

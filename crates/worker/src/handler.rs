@@ -59,13 +59,16 @@ impl Registry {
         Self::default()
     }
 
-    /// The built-in handlers (`system.*`).
+    /// The built-in handlers: `system.*`, and `resume.*` reading file
+    /// metadata from `store`.
     #[must_use]
-    pub fn with_builtins() -> Self {
+    pub fn with_builtins(store: Arc<dyn resume_agent_core::store::TaskStore>) -> Self {
         let mut r = Self::new();
         r.register(Arc::new(crate::handlers::Noop));
         r.register(Arc::new(crate::handlers::Sleep));
         r.register(Arc::new(crate::handlers::Fail));
+        r.register(Arc::new(crate::resume::Parse::new(store.clone())));
+        r.register(Arc::new(crate::resume::Match::new(store)));
         r
     }
 

@@ -5,7 +5,8 @@
 //!
 //! - [`handler`]: the `TaskHandler` trait, the per-attempt `TaskContext`
 //!   and the registry of handlers by kind;
-//! - [`handlers`]: the built-in `system.*` handlers;
+//! - [`handlers`]: the built-in `system.*` handlers; [`resume`]: the
+//!   `resume.parse` and `resume.match` handlers;
 //! - [`runtime`]: receive → claim → run (timeout, cancellation, panics
 //!   caught) → finish → acknowledge, retries with exponential backoff and
 //!   jitter, heartbeats, the recovery sweeper and the graceful drain;
@@ -18,6 +19,7 @@
 
 pub mod handler;
 pub mod handlers;
+pub mod resume;
 pub mod runtime;
 
 use std::net::SocketAddr;

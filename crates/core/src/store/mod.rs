@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::{Config, DatabaseConfig};
+use crate::file::{NewFile, StoredFile};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
 
 /// Store failures.
@@ -323,6 +324,12 @@ pub struct PoolStats {
 pub trait TaskStore: Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn name(&self) -> &'static str;
+
+    /// Records an uploaded file's metadata.
+    async fn create_file(&self, file: &NewFile) -> Result<StoredFile, StoreError>;
+
+    /// One of the owner's files.
+    async fn get_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<Option<StoredFile>, StoreError>;
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -21,6 +21,7 @@ use super::{
     RecoveredLease, Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, static_kind,
 };
 use crate::config::PoolConfig;
+use crate::file::{NewFile, StoredFile};
 use crate::secret::DatabaseUrl;
 use crate::store::{Cursor, TaskWatch};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
@@ -205,6 +206,18 @@ fn task_from_row(row: &PgRow) -> Result<Task, StoreError> {
     })
 }
 
+fn file_from_row(row: &PgRow) -> Result<StoredFile, StoreError> {
+    Ok(StoredFile {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+        sha256: row.try_get("sha256")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 fn uuids(ids: &[TaskId]) -> Vec<Uuid> {
     ids.iter().map(|i| i.0).collect()
 }
@@ -213,6 +226,35 @@ fn uuids(ids: &[TaskId]) -> Vec<Uuid> {
 impl TaskStore for PgStore {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn create_file(&self, f: &NewFile) -> Result<StoredFile, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO files (id, owner_id, filename, content_type, size, sha256)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id, owner_id, filename, content_type, size, sha256, created_at",
+        )
+        .bind(f.id)
+        .bind(f.owner.as_str())
+        .bind(&f.filename)
+        .bind(&f.content_type)
+        .bind(f.size)
+        .bind(&f.sha256)
+        .fetch_one(&self.pool)
+        .await?;
+        file_from_row(&row)
+    }
+
+    async fn get_file(&self, owner: &OwnerId, id: Uuid) -> Result<Option<StoredFile>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE id = $1 AND owner_id = $2",
+        )
+        .bind(id)
+        .bind(owner.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(file_from_row).transpose()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

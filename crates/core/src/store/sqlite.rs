@@ -25,6 +25,7 @@ use super::{
     static_kind,
 };
 use crate::config::PoolConfig;
+use crate::file::{NewFile, StoredFile};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
 
 /// Embedded SQLite migrations (`migrations/sqlite`).
@@ -93,6 +94,18 @@ fn task_from_row(row: &SqliteRow) -> Result<Task, StoreError> {
     })
 }
 
+fn file_from_row(row: &SqliteRow) -> Result<StoredFile, StoreError> {
+    Ok(StoredFile {
+        id: uuid::Uuid::parse_str(row.try_get("id")?).map_err(|e| StoreError::Internal(e.to_string()))?,
+        owner_id: row.try_get("owner_id")?,
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+        sha256: row.try_get("sha256")?,
+        created_at: ts(row.try_get("created_at")?)?,
+    })
+}
+
 type SqQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 fn bind_ids<'q>(mut q: SqQuery<'q>, ids: &[TaskId]) -> SqQuery<'q> {
@@ -158,6 +171,36 @@ impl SqliteStore {
 impl TaskStore for SqliteStore {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn create_file(&self, f: &NewFile) -> Result<StoredFile, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO files (id, owner_id, filename, content_type, size, sha256, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             RETURNING id, owner_id, filename, content_type, size, sha256, created_at",
+        )
+        .bind(f.id.to_string())
+        .bind(f.owner.as_str())
+        .bind(&f.filename)
+        .bind(&f.content_type)
+        .bind(f.size)
+        .bind(&f.sha256)
+        .bind(now_us())
+        .fetch_one(&self.pool)
+        .await?;
+        file_from_row(&row)
+    }
+
+    async fn get_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<Option<StoredFile>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE id = ?1 AND owner_id = ?2",
+        )
+        .bind(id.to_string())
+        .bind(owner.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(file_from_row).transpose()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -37,7 +37,11 @@ pub(super) fn extract(bytes: &[u8]) -> Result<String, ExtractError> {
             archive.len()
         )));
     }
-    let names: Vec<String> = archive.file_names().filter_map(Result::ok).map(|n| n.into_owned()).collect();
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|n| n.into_owned())
+        .collect();
     let mut budget = MAX_DECOMPRESSED;
     let document = read_part(&mut archive, "word/document.xml", &mut budget)?
         .ok_or_else(|| ExtractError::corrupt("the DOCX has no word/document.xml"))?;
@@ -48,7 +52,9 @@ pub(super) fn extract(bytes: &[u8]) -> Result<String, ExtractError> {
     let mut parts = |prefix: &str| -> Result<Vec<String>, ExtractError> {
         let mut selected: Vec<&String> = names
             .iter()
-            .filter(|n| n.starts_with(prefix) && n.ends_with(".xml") && !n[prefix.len()..].contains('/'))
+            .filter(|n| {
+                n.starts_with(prefix) && n.ends_with(".xml") && !n[prefix.len()..].contains('/')
+            })
             .collect();
         selected.sort();
         let mut texts: Vec<String> = Vec::new();
@@ -87,7 +93,9 @@ fn read_part(
     let file = match archive.by_name(name) {
         Ok(f) => f,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(zip::result::ZipError::UnsupportedArchive(msg)) if msg.to_ascii_lowercase().contains("password") => {
+        Err(zip::result::ZipError::UnsupportedArchive(msg))
+            if msg.to_ascii_lowercase().contains("password") =>
+        {
             return Err(ExtractError::Encrypted);
         }
         Err(e) => return Err(ExtractError::corrupt(format!("{name}: {e}"))),
@@ -111,7 +119,9 @@ fn read_part(
 }
 
 fn too_large() -> ExtractError {
-    ExtractError::TooLarge(format!("the DOCX expands to more than {MAX_DECOMPRESSED} bytes"))
+    ExtractError::TooLarge(format!(
+        "the DOCX expands to more than {MAX_DECOMPRESSED} bytes"
+    ))
 }
 
 /// `r:id` → URL of the external hyperlinks in a relationships part.
@@ -120,12 +130,15 @@ fn hyperlink_targets(xml: &str) -> BTreeMap<String, String> {
     let mut reader = Reader::from_str(xml);
     loop {
         match reader.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == "Relationship" => {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e))
+                if e.local_name().as_ref() == "Relationship" =>
+            {
                 let attr = |key: &str| {
-                    e.try_get_attribute(key)
-                        .ok()
-                        .flatten()
-                        .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+                    e.try_get_attribute(key).ok().flatten().and_then(|a| {
+                        a.normalized_value(XmlVersion::Implicit1_0)
+                            .ok()
+                            .map(|v| v.into_owned())
+                    })
                 };
                 let is_link = attr("Type").is_some_and(|t| t.ends_with("/hyperlink"));
                 if let (true, Some(id), Some(target)) = (is_link, attr("Id"), attr("Target")) {
@@ -208,7 +221,11 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                             .try_get_attribute("r:id")
                             .ok()
                             .flatten()
-                            .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+                            .and_then(|a| {
+                                a.normalized_value(XmlVersion::Implicit1_0)
+                                    .ok()
+                                    .map(|v| v.into_owned())
+                            })
                             .and_then(|id| rels.get(&id).cloned());
                         let start = b.out().len();
                         b.links.push(target);
@@ -238,13 +255,11 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                 match e.local_name().as_ref() {
                     "t" => b.in_text = false,
                     "p" => b.out().push('\n'),
-                    "tc" => {
-                        if b.targets.len() > 1 {
-                            let cell = b.targets.pop().unwrap_or_default();
-                            match b.tables.last_mut().and_then(|t| t.rows.last_mut()) {
-                                Some(row) => row.push(cell),
-                                None => b.out().push_str(&cell),
-                            }
+                    "tc" if b.targets.len() > 1 => {
+                        let cell = b.targets.pop().unwrap_or_default();
+                        match b.tables.last_mut().and_then(|t| t.rows.last_mut()) {
+                            Some(row) => row.push(cell),
+                            None => b.out().push_str(&cell),
                         }
                     }
                     "tbl" => {
@@ -257,7 +272,8 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                         let start = b.link_text_start.pop().unwrap_or(0);
                         if let Some(Some(target)) = b.links.pop() {
                             let shown = b.out().get(start..).unwrap_or("").to_owned();
-                            let plain = target.strip_prefix("mailto:").unwrap_or(&target).to_owned();
+                            let plain =
+                                target.strip_prefix("mailto:").unwrap_or(&target).to_owned();
                             if !shown.contains(&plain) && !plain.starts_with('#') {
                                 let out = b.out();
                                 out.push_str(" (");
@@ -311,7 +327,11 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
 fn render_table(table: &Table) -> String {
     let mut out = String::new();
     for row in &table.rows {
-        let cells: Vec<&str> = row.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+        let cells: Vec<&str> = row
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .collect();
         if cells.is_empty() {
             continue;
         }
@@ -346,10 +366,20 @@ mod tests {
         let mut rels = BTreeMap::new();
         rels.insert("rId9".to_owned(), "https://linkedin.com/in/jose".to_owned());
         let text = document_text(xml, &rels).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(
             lines,
-            ["José & Co", "Skills\tRust, Go", "LinkedIn (https://linkedin.com/in/jose)", "Box", "a\tb"]
+            [
+                "José & Co",
+                "Skills\tRust, Go",
+                "LinkedIn (https://linkedin.com/in/jose)",
+                "Box",
+                "a\tb"
+            ]
         );
     }
 }

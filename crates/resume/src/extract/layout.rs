@@ -180,7 +180,10 @@ fn gutter(frags: &[Frag], width: f64) -> Option<f64> {
     let mut runs: Vec<(usize, i64, i64)> = Vec::new(); // (crossings, start, len)
     for x in lo..=hi {
         let xf = x as f64;
-        let crossings = frags.iter().filter(|f| f.x0 < xf - 0.5 && f.x1 > xf + 0.5).count();
+        let crossings = frags
+            .iter()
+            .filter(|f| f.x0 < xf - 0.5 && f.x1 > xf + 0.5)
+            .count();
         match runs.last_mut() {
             Some(r) if r.0 == crossings => r.2 += 1,
             _ => runs.push((crossings, x, 1)),
@@ -250,7 +253,11 @@ fn two_column_regions(frags: &[Frag], g: f64) -> Vec<Vec<Line>> {
     for (i, upper) in bounds.iter().enumerate() {
         let in_band = |f: &&Frag| f.y > lower + 0.01 && f.y < *upper - 0.01;
         let left: Vec<&Frag> = frags.iter().filter(|f| f.x1 <= g).filter(in_band).collect();
-        let right: Vec<&Frag> = frags.iter().filter(|f| f.x0 >= g && f.x1 > g).filter(in_band).collect();
+        let right: Vec<&Frag> = frags
+            .iter()
+            .filter(|f| f.x0 >= g && f.x1 > g)
+            .filter(in_band)
+            .collect();
         let left = assemble(left);
         if !left.is_empty() {
             regions.push(left);
@@ -264,7 +271,9 @@ fn two_column_regions(frags: &[Frag], g: f64) -> Vec<Vec<Line>> {
             // The crossing fragments of this cut, with anything on their line.
             let line: Vec<&Frag> = frags
                 .iter()
-                .filter(|f| (f.y - cut).abs() < 0.01 || (f.x0 < g && f.x1 > g && (f.y - cut).abs() < 1.0))
+                .filter(|f| {
+                    (f.y - cut).abs() < 0.01 || (f.x0 < g && f.x1 > g && (f.y - cut).abs() < 1.0)
+                })
                 .collect();
             let line = assemble(line);
             if !line.is_empty() {
@@ -283,9 +292,9 @@ fn assemble(mut frags: Vec<&Frag>) -> Vec<Line> {
     for f in frags {
         match lines.last_mut() {
             Some(line)
-                if line
-                    .first()
-                    .is_some_and(|first| (f.y - first.y).abs() <= 0.5 * first.size.min(f.size).max(1.0)) =>
+                if line.first().is_some_and(|first| {
+                    (f.y - first.y).abs() <= 0.5 * first.size.min(f.size).max(1.0)
+                }) =>
             {
                 line.push(f)
             }
@@ -335,7 +344,11 @@ fn title_first(regions: &mut Vec<Vec<Line>>, height: f64, frags: &[Frag]) {
             break;
         }
     }
-    let limit = if height > 1.0 { height * 0.35 } else { f64::INFINITY };
+    let limit = if height > 1.0 {
+        height * 0.35
+    } else {
+        f64::INFINITY
+    };
     let mut best: Option<(usize, usize, f64)> = None;
     for (ri, region) in regions.iter().enumerate() {
         for (li, line) in region.iter().enumerate() {
@@ -381,9 +394,18 @@ mod tests {
             let y = 100.0 + 40.0 * i as f64;
             glyphs.extend(word(50.0, y, 10.0, "Engineer, Acme"));
             glyphs.extend(word(480.0, y, 10.0, "2019 - 2021"));
-            glyphs.extend(word(50.0, y + 12.0, 10.0, "Built many things across the whole stack for customers far away"));
+            glyphs.extend(word(
+                50.0,
+                y + 12.0,
+                10.0,
+                "Built many things across the whole stack for customers far away",
+            ));
         }
-        let page = PageGlyphs { width: 612.0, height: 792.0, glyphs };
+        let page = PageGlyphs {
+            width: 612.0,
+            height: 792.0,
+            glyphs,
+        };
         let text = pages_to_text(&[page]);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], "Jane Doe");
@@ -400,7 +422,11 @@ mod tests {
             glyphs.extend(word(40.0, y, 10.0, &format!("left {i} text")));
             glyphs.extend(word(240.0, y, 10.0, &format!("right {i} some longer text")));
         }
-        let page = PageGlyphs { width: 612.0, height: 792.0, glyphs };
+        let page = PageGlyphs {
+            width: 612.0,
+            height: 792.0,
+            glyphs,
+        };
         let text = pages_to_text(&[page]);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], "Jane Doe");

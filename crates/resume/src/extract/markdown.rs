@@ -3,12 +3,13 @@
 //! Headings, paragraphs and list items become lines (list items keep a `- `
 //! marker), table rows become tab-separated lines, emphasis and HTML tags are
 //! dropped, and a link whose text is not its URL keeps the URL in
-//! parentheses ("LinkedIn (https://linkedin.com/in/x)").
+//! parentheses (`LinkedIn (https://linkedin.com/in/x)`).
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 pub(super) fn to_text(markdown: &str) -> String {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut out = String::with_capacity(markdown.len());
     let mut links: Vec<(String, usize)> = Vec::new();
     let mut in_cell_row = false;

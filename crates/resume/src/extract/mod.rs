@@ -23,7 +23,9 @@ pub enum ExtractError {
     #[error("the document is password-protected; remove the password and upload it again")]
     Encrypted,
     /// A PDF whose pages carry no text (a scan or a photo); OCR is not done.
-    #[error("the PDF has no text layer (it looks like a scanned image); upload a text-based PDF or a DOCX")]
+    #[error(
+        "the PDF has no text layer (it looks like a scanned image); upload a text-based PDF or a DOCX"
+    )]
     NoTextLayer,
     /// Larger than the limits (input size, decompressed size, entry count).
     #[error("the file is too large to process: {0}")]
@@ -83,7 +85,8 @@ pub fn extract_text(bytes: &[u8], ty: FileType) -> Result<String, ExtractError> 
 }
 
 fn decode(bytes: &[u8]) -> Result<String, ExtractError> {
-    decode_text(bytes).ok_or_else(|| ExtractError::corrupt("not a text file: it contains binary data"))
+    decode_text(bytes)
+        .ok_or_else(|| ExtractError::corrupt("not a text file: it contains binary data"))
 }
 
 #[cfg(test)]
@@ -92,8 +95,14 @@ mod tests {
 
     #[test]
     fn text_and_markdown() {
-        assert_eq!(extract_text(b"", FileType::PlainText), Err(ExtractError::Empty));
-        assert_eq!(extract_text(b" \n\t\n", FileType::PlainText), Err(ExtractError::Empty));
+        assert_eq!(
+            extract_text(b"", FileType::PlainText),
+            Err(ExtractError::Empty)
+        );
+        assert_eq!(
+            extract_text(b" \n\t\n", FileType::PlainText),
+            Err(ExtractError::Empty)
+        );
         assert_eq!(
             extract_text(b"Jane\r\nDoe", FileType::PlainText).as_deref(),
             Ok("Jane\nDoe\n")
@@ -107,6 +116,9 @@ mod tests {
     #[test]
     fn messages_are_one_line() {
         let e = ExtractError::corrupt("bad\nthing\r\nhere");
-        assert_eq!(e.to_string(), "the file is corrupt or unreadable: bad thing here");
+        assert_eq!(
+            e.to_string(),
+            "the file is corrupt or unreadable: bad thing here"
+        );
     }
 }

@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use pdf_extract::{Dictionary, Document, MediaBox, Object, ObjectId, OutputDev, OutputError, Transform};
+use pdf_extract::{
+    Dictionary, Document, MediaBox, Object, ObjectId, OutputDev, OutputError, Transform,
+};
 
 use super::ExtractError;
 use super::layout::{Glyph, PageGlyphs, pages_to_text};
@@ -76,7 +78,8 @@ pub(super) fn extract(bytes: &[u8]) -> Result<String, ExtractError> {
             Err(_) => {
                 failed += 1;
                 collector.pages.pop();
-                first_error.get_or_insert_with(|| "the PDF content could not be interpreted".to_owned());
+                first_error
+                    .get_or_insert_with(|| "the PDF content could not be interpreted".to_owned());
             }
         }
     }
@@ -204,7 +207,11 @@ fn check_page(doc: &Document, page_id: ObjectId) -> Result<(), String> {
     check_xobjects(doc, page_id, resources)
 }
 
-fn check_xobjects(doc: &Document, page_id: ObjectId, resources: Option<&Object>) -> Result<(), String> {
+fn check_xobjects(
+    doc: &Document,
+    page_id: ObjectId,
+    resources: Option<&Object>,
+) -> Result<(), String> {
     let Some(resources) = resources.and_then(|r| deref_dict(doc, r)) else {
         return Ok(());
     };
@@ -226,7 +233,11 @@ fn walk_forms(
     if names.is_empty() {
         return Ok(());
     }
-    let Some(xobjects) = resources.get(b"XObject").ok().and_then(|x| deref_dict(doc, x)) else {
+    let Some(xobjects) = resources
+        .get(b"XObject")
+        .ok()
+        .and_then(|x| deref_dict(doc, x))
+    else {
         return Ok(());
     };
     for name in names {
@@ -279,10 +290,10 @@ fn do_operands(content: &[u8]) -> Vec<Vec<u8>> {
         .split(|b| b.is_ascii_whitespace())
         .filter(|t| !t.is_empty())
     {
-        if token == b"Do" {
-            if let Some(name) = prev.and_then(|p| p.strip_prefix(b"/")) {
-                names.push(name.to_vec());
-            }
+        if token == b"Do"
+            && let Some(name) = prev.and_then(|p| p.strip_prefix(b"/"))
+        {
+            names.push(name.to_vec());
         }
         prev = Some(token);
     }
@@ -306,10 +317,21 @@ impl OutputDev for Collector {
     ) -> Result<(), OutputError> {
         let width = (media_box.urx - media_box.llx).abs();
         let height = (media_box.ury - media_box.lly).abs();
-        self.origin = (media_box.llx.min(media_box.urx), media_box.ury.max(media_box.lly));
+        self.origin = (
+            media_box.llx.min(media_box.urx),
+            media_box.ury.max(media_box.lly),
+        );
         if let Some(page) = self.pages.last_mut() {
-            page.width = if width.is_finite() && width > 1.0 { width } else { 612.0 };
-            page.height = if height.is_finite() && height > 1.0 { height } else { 792.0 };
+            page.width = if width.is_finite() && width > 1.0 {
+                width
+            } else {
+                612.0
+            };
+            page.height = if height.is_finite() && height > 1.0 {
+                height
+            } else {
+                792.0
+            };
         }
         Ok(())
     }
@@ -332,7 +354,11 @@ impl OutputDev for Collector {
         let scale = (trm.m11 * trm.m22 - trm.m12 * trm.m21).abs().sqrt();
         let mut size = (font_size * scale).abs();
         if !size.is_finite() || size < 0.5 {
-            size = if scale.is_finite() && scale > 0.0 { scale.max(1.0) } else { 10.0 };
+            size = if scale.is_finite() && scale > 0.0 {
+                scale.max(1.0)
+            } else {
+                10.0
+            };
         }
         let size = size.min(500.0);
         let x = trm.m31 - self.origin.0;
@@ -340,7 +366,11 @@ impl OutputDev for Collector {
         if !x.is_finite() || !y.is_finite() {
             return Ok(());
         }
-        let advance = if width.is_finite() { (width * size).clamp(0.0, size * 4.0) } else { size * 0.5 };
+        let advance = if width.is_finite() {
+            (width * size).clamp(0.0, size * 4.0)
+        } else {
+            size * 0.5
+        };
         if let Some(page) = self.pages.last_mut() {
             self.glyphs += 1;
             page.glyphs.push(Glyph {
@@ -373,12 +403,19 @@ mod tests {
 
     #[test]
     fn do_operands_are_found() {
-        assert_eq!(do_operands(b"q /Im1 Do Q\n/Fx0 Do"), vec![b"Im1".to_vec(), b"Fx0".to_vec()]);
+        assert_eq!(
+            do_operands(b"q /Im1 Do Q\n/Fx0 Do"),
+            vec![b"Im1".to_vec(), b"Fx0".to_vec()]
+        );
     }
 
     #[test]
     fn garbage_is_corrupt_not_panic() {
-        for bytes in [&b"%PDF-1.4\n"[..], b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF", b"%PDF-"] {
+        for bytes in [
+            &b"%PDF-1.4\n"[..],
+            b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF",
+            b"%PDF-",
+        ] {
             assert!(matches!(extract(bytes), Err(ExtractError::Corrupt(_))));
         }
     }

@@ -50,7 +50,10 @@ pub(crate) fn extract(doc: &Doc<'_>) -> Contact {
 /// Indices of the preamble lines, the first lines of the text and the lines
 /// of contact sections.
 fn header_indices(doc: &Doc<'_>) -> Vec<usize> {
-    let preamble_end = doc.sections.first().map_or(doc.lines.len(), |s| s.heading_line);
+    let preamble_end = doc
+        .sections
+        .first()
+        .map_or(doc.lines.len(), |s| s.heading_line);
     let mut out: Vec<usize> = (0..doc.lines.len())
         .filter(|&i| {
             i < preamble_end
@@ -107,7 +110,9 @@ pub(crate) fn emails_in(line: &str) -> Vec<String> {
 }
 
 fn email(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
-    let in_header = header.iter().find_map(|&i| emails_in(doc.lines[i]).into_iter().next());
+    let in_header = header
+        .iter()
+        .find_map(|&i| emails_in(doc.lines[i]).into_iter().next());
     in_header.or_else(|| {
         doc.lines
             .iter()
@@ -147,7 +152,8 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
     while i < chars.len() {
         let c = chars[i];
         let prev = if i > 0 { Some(chars[i - 1]) } else { None };
-        let starts = (c == '+' || c == '(' || c.is_ascii_digit()) && prev.is_none_or(|p| !p.is_alphanumeric());
+        let starts = (c == '+' || c == '(' || c.is_ascii_digit())
+            && prev.is_none_or(|p| !p.is_alphanumeric());
         if !starts {
             i += 1;
             continue;
@@ -159,14 +165,19 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
             let ok = d.is_ascii_digit()
                 || matches!(d, '(' | ')' | '-' | '.' | '/' | '‑' | '–')
                 || (d == '+' && j == i)
-                || (d == ' ' && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit() || *n == '(' || *n == '-'));
+                || (d == ' '
+                    && chars
+                        .get(j + 1)
+                        .is_some_and(|n| n.is_ascii_digit() || *n == '(' || *n == '-'));
             if !ok {
                 break;
             }
             text.push(if d == '‑' { '-' } else { d });
             j += 1;
         }
-        let trimmed = text.trim_end_matches(|c: char| !c.is_ascii_digit() && c != ')').to_owned();
+        let trimmed = text
+            .trim_end_matches(|c: char| !c.is_ascii_digit() && c != ')')
+            .to_owned();
         let next = chars.get(i + trimmed.chars().count()).copied();
         let glued = next.is_some_and(char::is_alphanumeric);
         let digits = trimmed.chars().filter(char::is_ascii_digit).count();
@@ -200,13 +211,16 @@ fn date_like(text: &str) -> bool {
         }
         v
     };
-    let is_year = |g: &str| g.len() == 4 && g.parse::<u32>().is_ok_and(|y| (1950..=2099).contains(&y));
+    let is_year =
+        |g: &str| g.len() == 4 && g.parse::<u32>().is_ok_and(|y| (1950..=2099).contains(&y));
     if groups.len() == 2 && is_year(groups[0].0) && is_year(groups[1].0) {
         return true;
     }
     for pair in groups.windows(2) {
         let ((a, sep), (b, _)) = (pair[0], pair[1]);
-        if matches!(sep, '/' | '.' | '-') && ((a.len() <= 2 && is_year(b)) || (is_year(a) && b.len() <= 2)) {
+        if matches!(sep, '/' | '.' | '-')
+            && ((a.len() <= 2 && is_year(b)) || (is_year(a) && b.len() <= 2))
+        {
             return true;
         }
     }
@@ -218,9 +232,22 @@ fn date_like(text: &str) -> bool {
 
 fn phone_label(line: &str) -> bool {
     let lower = line.to_lowercase();
-    ["phone", "tel", "mobile", "cell", "mob", "☎", "📞", "📱", "whatsapp", "telephone", "móvil", "teléfono"]
-        .iter()
-        .any(|l| lower.contains(l))
+    [
+        "phone",
+        "tel",
+        "mobile",
+        "cell",
+        "mob",
+        "☎",
+        "📞",
+        "📱",
+        "whatsapp",
+        "telephone",
+        "móvil",
+        "teléfono",
+    ]
+    .iter()
+    .any(|l| lower.contains(l))
         || lower.starts_with("t:")
         || lower.starts_with("m:")
         || lower.starts_with("p:")
@@ -235,7 +262,7 @@ fn phone(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
             continue;
         }
         let labelled = phone_label(line);
-        let in_header = header.contains(&i);
+        let in_header = header.binary_search(&i).is_ok();
         for c in phone_candidates(line) {
             let digits = c.text.chars().filter(char::is_ascii_digit).count();
             let grouped = c.text.contains([' ', '-', '.', '(']);
@@ -255,7 +282,8 @@ fn phone(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
             if grouped && digits >= 9 {
                 score += 1;
             }
-            let acceptable = labelled || c.plus || c.parens || (in_header && (grouped || digits >= 10));
+            let acceptable =
+                labelled || c.plus || c.parens || (in_header && (grouped || digits >= 10));
             if !acceptable {
                 continue;
             }
@@ -270,31 +298,95 @@ fn phone(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
 // ---------------------------------------------------------------- name
 
 const PARTICLES: &[&str] = &[
-    "de", "da", "del", "della", "der", "den", "di", "do", "dos", "das", "du", "la", "le", "van", "von", "bin",
-    "binti", "bint", "al", "el", "y", "e", "ter", "ten", "zu", "af", "av", "ibn", "mac", "st.",
+    "de", "da", "del", "della", "der", "den", "di", "do", "dos", "das", "du", "la", "le", "van",
+    "von", "bin", "binti", "bint", "al", "el", "y", "e", "ter", "ten", "zu", "af", "av", "ibn",
+    "mac", "st.",
 ];
 
 /// Words that never appear in a person's name line.
 const NOT_NAME_WORDS: &[&str] = &[
-    "resume", "résumé", "curriculum", "vitae", "cv", "page", "contact", "phone", "email", "e-mail", "address",
-    "mobile", "linkedin", "github", "portfolio", "website", "summary", "profile", "objective", "skills",
-    "experience", "education", "projects", "references", "university", "college", "school", "institute",
-    "inc", "llc", "ltd", "gmbh", "corp", "street", "avenue", "road", "the", "and", "of", "for", "with", "in",
-    "at", "to", "my", "our", "years", "year", "present", "languages", "certifications", "interests", "about",
-    "confidential", "available", "request", "upon", "open", "work", "based", "full", "stack", "remote",
+    "resume",
+    "résumé",
+    "curriculum",
+    "vitae",
+    "cv",
+    "page",
+    "contact",
+    "phone",
+    "email",
+    "e-mail",
+    "address",
+    "mobile",
+    "linkedin",
+    "github",
+    "portfolio",
+    "website",
+    "summary",
+    "profile",
+    "objective",
+    "skills",
+    "experience",
+    "education",
+    "projects",
+    "references",
+    "university",
+    "college",
+    "school",
+    "institute",
+    "inc",
+    "llc",
+    "ltd",
+    "gmbh",
+    "corp",
+    "street",
+    "avenue",
+    "road",
+    "the",
+    "and",
+    "of",
+    "for",
+    "with",
+    "in",
+    "at",
+    "to",
+    "my",
+    "our",
+    "years",
+    "year",
+    "present",
+    "languages",
+    "certifications",
+    "interests",
+    "about",
+    "confidential",
+    "available",
+    "request",
+    "upon",
+    "open",
+    "work",
+    "based",
+    "full",
+    "stack",
+    "remote",
 ];
 
 fn word_is_name_like(word: &str) -> bool {
     let w = word.trim_end_matches(',');
     let mut chars = w.chars();
-    let Some(first) = chars.next() else { return false };
+    let Some(first) = chars.next() else {
+        return false;
+    };
     let caseless = first.is_alphabetic() && !first.is_uppercase() && !first.is_lowercase();
     if !(first.is_uppercase() || caseless) {
         return false;
     }
-    let rest_ok = w.chars().all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '’' | '.'));
+    let rest_ok = w
+        .chars()
+        .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '’' | '.'));
     // "J." is an initial; otherwise a dot only ends an abbreviation like "Jr."
-    rest_ok && (w.chars().filter(|c| *c == '.').count() <= 1) && w.chars().filter(|c| c.is_alphabetic()).count() >= 1
+    rest_ok
+        && (w.chars().filter(|c| *c == '.').count() <= 1)
+        && w.chars().filter(|c| c.is_alphabetic()).count() >= 1
 }
 
 fn title_case_word(word: &str) -> String {
@@ -313,16 +405,24 @@ fn title_case_word(word: &str) -> String {
 
 /// The name in a segment, normalised, if the segment is a name.
 pub(crate) fn as_name(segment: &str) -> Option<String> {
-    let seg = segment.trim().trim_matches(|c: char| matches!(c, '*' | '_' | '#' | ':' | '|' | '•'));
+    let seg = segment
+        .trim()
+        .trim_matches(|c: char| matches!(c, '*' | '_' | '#' | ':' | '|' | '•'));
     let seg = seg.trim();
     if seg.is_empty() || seg.chars().count() > 60 {
         return None;
     }
-    if seg.chars().any(|c| c.is_ascii_digit() || "@/\\:()[]{}<>=+#$%&!?;\"".contains(c)) {
+    if seg
+        .chars()
+        .any(|c| c.is_ascii_digit() || "@/\\:()[]{}<>=+#$%&!?;\"".contains(c))
+    {
         return None;
     }
     let words: Vec<&str> = seg.split_whitespace().collect();
-    let caseless_script = seg.chars().filter(|c| c.is_alphabetic()).all(|c| !c.is_uppercase() && !c.is_lowercase());
+    let caseless_script = seg
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .all(|c| !c.is_uppercase() && !c.is_lowercase());
     if caseless_script {
         // e.g. CJK: one or two words of 2–6 letters.
         let letters = seg.chars().filter(|c| c.is_alphabetic()).count();
@@ -332,7 +432,10 @@ pub(crate) fn as_name(segment: &str) -> Option<String> {
         return None;
     }
     let lower_words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-    if lower_words.iter().any(|w| NOT_NAME_WORDS.contains(&w.trim_end_matches([',', '.']))) {
+    if lower_words
+        .iter()
+        .any(|w| NOT_NAME_WORDS.contains(&w.trim_end_matches([',', '.'])))
+    {
         return None;
     }
     for (i, (w, lw)) in words.iter().zip(&lower_words).enumerate() {
@@ -396,17 +499,33 @@ fn strip_label<'l>(line: &'l str, labels: &[&str]) -> Option<&'l str> {
 
 fn name(doc: &Doc<'_>) -> Option<String> {
     for line in &doc.lines {
-        if let Some(rest) = strip_label(line, &["full name", "name"]) {
-            if let Some(n) = as_name(first_segment(rest)) {
-                return Some(n);
-            }
+        if let Some(rest) = strip_label(line, &["full name", "name"])
+            && let Some(n) = as_name(first_segment(rest))
+        {
+            return Some(n);
         }
     }
-    doc.lines
+    let top: Vec<&str> = doc
+        .lines
         .iter()
+        .copied()
         .filter(|l| !l.is_empty())
         .take(HEADER_LINES)
-        .find_map(|l| as_name(first_segment(l)))
+        .collect();
+    // A name set in two big lines ("Oluwaseun" / "Adeyemi") at the very top.
+    if let [first, second, ..] = top.as_slice() {
+        let (a, b) = (first_segment(first).trim(), first_segment(second).trim());
+        if let Some(n) = as_name(a) {
+            return Some(n);
+        }
+        if a.split_whitespace().count() == 1
+            && b.split_whitespace().count() == 1
+            && let Some(n) = as_name(&format!("{a} {b}"))
+        {
+            return Some(n);
+        }
+    }
+    top.iter().find_map(|l| as_name(first_segment(l)))
 }
 
 // ---------------------------------------------------------------- links
@@ -444,8 +563,15 @@ fn links(doc: &Doc<'_>) -> Links {
 
 fn location(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
     for line in &doc.lines {
-        if let Some(rest) = strip_label(line, &["location", "address", "based in", "city", "lives in"]) {
-            let seg = rest.split(['|', '•', '·', '\t']).next().unwrap_or("").trim();
+        if let Some(rest) = strip_label(
+            line,
+            &["location", "address", "based in", "city", "lives in"],
+        ) {
+            let seg = rest
+                .split(['|', '•', '·', '\t'])
+                .next()
+                .unwrap_or("")
+                .trim();
             if !seg.is_empty() && seg.chars().count() <= 60 {
                 return Some(seg.to_owned());
             }
@@ -457,7 +583,12 @@ fn location(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
             continue;
         }
         let line = line.strip_prefix("Based in ").unwrap_or(line);
-        for seg in line.split(['|', '•', '·', '\t', '◦', '▪']).flat_map(|s| s.split(" - ")).flat_map(|s| s.split(" – ")) {
+        let segments = line
+            .split(['|', '•', '·', '\t', '◦', '▪'])
+            .flat_map(|s| s.split(" - "))
+            .flat_map(|s| s.split(" – "))
+            .flat_map(|s| s.split(" — "));
+        for seg in segments {
             let seg = seg
                 .trim()
                 .trim_start_matches(|c: char| !c.is_alphanumeric())
@@ -492,15 +623,24 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(emails_in("mail: Jose.Alvarez+cv@mail.example.es."), ["Jose.Alvarez+cv@mail.example.es"]);
+        assert_eq!(
+            emails_in("mail: Jose.Alvarez+cv@mail.example.es."),
+            ["Jose.Alvarez+cv@mail.example.es"]
+        );
         assert!(emails_in("@handle and a@b").is_empty());
     }
 
     #[test]
     fn names() {
         assert_eq!(as_name("José Álvarez").as_deref(), Some("José Álvarez"));
-        assert_eq!(as_name("ANA MARÍA DE LA CRUZ").as_deref(), Some("Ana María de la Cruz"));
-        assert_eq!(as_name("Mary-Jane O’Connor").as_deref(), Some("Mary-Jane O’Connor"));
+        assert_eq!(
+            as_name("ANA MARÍA DE LA CRUZ").as_deref(),
+            Some("Ana María de la Cruz")
+        );
+        assert_eq!(
+            as_name("Mary-Jane O’Connor").as_deref(),
+            Some("Mary-Jane O’Connor")
+        );
         assert_eq!(as_name("Дмитрий Иванов").as_deref(), Some("Дмитрий Иванов"));
         assert_eq!(as_name("李娜").as_deref(), Some("李娜"));
         assert_eq!(as_name("Senior Software Engineer"), None);

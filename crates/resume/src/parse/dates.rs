@@ -49,8 +49,18 @@ fn month_number(word: &str) -> Option<u32> {
         ("dec", 12),
     ];
     let full = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-        "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     for (i, (abbr, n)) in months.iter().enumerate() {
         if w == *abbr || w == full[i] || (*abbr == "sep" && w == "sept") {
@@ -94,8 +104,15 @@ fn atom_at(s: &str, i: usize) -> Option<DateAtom> {
         let word = letters_at(s, i);
         let lower = word.to_ascii_lowercase();
         let after_word = i + word.len();
-        if matches!(lower.as_str(), "present" | "current" | "now" | "today" | "ongoing" | "date") {
-            if s[after_word..].chars().next().is_some_and(char::is_alphanumeric) {
+        if matches!(
+            lower.as_str(),
+            "present" | "current" | "now" | "today" | "ongoing" | "date"
+        ) {
+            if s[after_word..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+            {
                 return None;
             }
             return Some(DateAtom {
@@ -106,7 +123,10 @@ fn atom_at(s: &str, i: usize) -> Option<DateAtom> {
             });
         }
         let month = month_number(word);
-        let season = matches!(lower.as_str(), "spring" | "summer" | "fall" | "autumn" | "winter");
+        let season = matches!(
+            lower.as_str(),
+            "spring" | "summer" | "fall" | "autumn" | "winter"
+        );
         if month.is_none() && !season {
             return None;
         }
@@ -145,7 +165,8 @@ fn atom_at(s: &str, i: usize) -> Option<DateAtom> {
             let m: u32 = first.parse().ok()?;
             let year = is_year(second)?;
             let end = after + 1 + second.len();
-            if (1..=12).contains(&m) && !s[end..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            if (1..=12).contains(&m) && !s[end..].chars().next().is_some_and(|c| c.is_ascii_digit())
+            {
                 return Some(DateAtom {
                     value: format!("{year}-{m:02}"),
                     start: i,
@@ -162,7 +183,10 @@ fn atom_at(s: &str, i: usize) -> Option<DateAtom> {
             if (1..=2).contains(&second.len()) {
                 let end = after + 1 + second.len();
                 let m: u32 = second.parse().ok()?;
-                let glued = s[end..].chars().next().is_some_and(|c| c.is_ascii_digit() || c == '/' || c == '.');
+                let glued = s[end..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == '/' || c == '.');
                 if (1..=12).contains(&m) && !glued {
                     return Some(DateAtom {
                         value: format!("{year}-{m:02}"),
@@ -192,15 +216,19 @@ pub(crate) fn atoms(line: &str) -> Vec<DateAtom> {
     let mut i = 0usize;
     let mut prev: Option<char> = None;
     while i < line.len() {
-        let Some(c) = line[i..].chars().next() else { break };
-        let word_start = prev.is_none_or(|p| !p.is_alphanumeric() && p != '+' && p != '.' && p != '/');
-        if word_start && c.is_ascii_alphanumeric() {
-            if let Some(atom) = atom_at(line, i) {
-                i = atom.end;
-                prev = line[..i].chars().next_back();
-                out.push(atom);
-                continue;
-            }
+        let Some(c) = line[i..].chars().next() else {
+            break;
+        };
+        let word_start =
+            prev.is_none_or(|p| !p.is_alphanumeric() && p != '+' && p != '.' && p != '/');
+        if word_start
+            && c.is_ascii_alphanumeric()
+            && let Some(atom) = atom_at(line, i)
+        {
+            i = atom.end;
+            prev = line[..i].chars().next_back();
+            out.push(atom);
+            continue;
         }
         prev = Some(c);
         i += c.len_utf8();
@@ -212,7 +240,19 @@ fn is_range_separator(between: &str) -> bool {
     let t = between.trim().to_ascii_lowercase();
     matches!(
         t.as_str(),
-        "-" | "–" | "—" | "−" | "~" | "to" | "until" | "till" | "through" | "thru" | "→" | "->" | "--" | "- to"
+        "-" | "–"
+            | "—"
+            | "−"
+            | "~"
+            | "to"
+            | "until"
+            | "till"
+            | "through"
+            | "thru"
+            | "→"
+            | "->"
+            | "--"
+            | "- to"
     ) || (t.is_empty() && between.contains('\t'))
 }
 
@@ -286,12 +326,30 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(range("Jan 2020 – Present"), (s("2020-01"), s("present"), true));
-        assert_eq!(range("Engineer (2016 - 2019)"), (s("2016"), s("2019"), true));
-        assert_eq!(range("03/2019 - 06/2021"), (s("2019-03"), s("2021-06"), true));
-        assert_eq!(range("2018-05 to 2020-11"), (s("2018-05"), s("2020-11"), true));
-        assert_eq!(range("September 2015 — June 2018"), (s("2015-09"), s("2018-06"), true));
-        assert_eq!(range("Sept. 2015 to current"), (s("2015-09"), s("present"), true));
+        assert_eq!(
+            range("Jan 2020 – Present"),
+            (s("2020-01"), s("present"), true)
+        );
+        assert_eq!(
+            range("Engineer (2016 - 2019)"),
+            (s("2016"), s("2019"), true)
+        );
+        assert_eq!(
+            range("03/2019 - 06/2021"),
+            (s("2019-03"), s("2021-06"), true)
+        );
+        assert_eq!(
+            range("2018-05 to 2020-11"),
+            (s("2018-05"), s("2020-11"), true)
+        );
+        assert_eq!(
+            range("September 2015 — June 2018"),
+            (s("2015-09"), s("2018-06"), true)
+        );
+        assert_eq!(
+            range("Sept. 2015 to current"),
+            (s("2015-09"), s("present"), true)
+        );
         assert_eq!(range("2019–2021"), (s("2019"), s("2021"), true));
         assert_eq!(range("Since 2019"), (s("2019"), s("present"), true));
         assert_eq!(range("Graduated May 2018"), (None, s("2018-05"), false));

@@ -26,17 +26,22 @@
 
 use super::dates::{LineDates, line_dates, without_dates};
 use super::lexicon::{
-    has_company_word, has_title_word, is_company_suffix, is_degree, is_institution, is_location, is_noise_field,
+    has_company_word, has_title_word, is_company_suffix, is_degree, is_institution, is_location,
+    is_noise_field,
 };
 use super::{Education, Experience, Project};
 use crate::skills::is_link_token;
 
-const BULLETS: &[char] = &['-', '*', '•', '▪', '◦', '●', '‣', '–', '○', '■', '►', '✓', '➢', '>', '·', '+'];
+const BULLETS: &[char] = &[
+    '-', '*', '•', '▪', '◦', '●', '‣', '–', '○', '■', '►', '✓', '➢', '>', '·', '+',
+];
 
 pub(crate) fn is_bullet(line: &str) -> bool {
     let mut chars = line.chars();
     match (chars.next(), chars.next()) {
-        (Some(c), Some(n)) if BULLETS.contains(&c) => n == ' ' || n == '\t' || !n.is_ascii_punctuation(),
+        (Some(c), Some(n)) if BULLETS.contains(&c) => {
+            n == ' ' || n == '\t' || !n.is_ascii_punctuation()
+        }
         _ => false,
     }
 }
@@ -65,25 +70,39 @@ fn header_like(line: &str) -> bool {
 
 /// Split a header into fields.
 pub(crate) fn fields_of(text: &str) -> Vec<String> {
+    split_fields(text, true)
+}
+
+/// Split a header into fields; `at` also splits on " at " ("Engineer at
+/// Acme"), which education headers must not do ("University of Texas at
+/// Austin").
+fn split_fields(text: &str, at: bool) -> Vec<String> {
     let mut s = format!(" {text} ");
     for sep in [" at ", " @ ", " — ", " – ", " - ", " | ", " / "] {
+        if sep == " at " && !at {
+            continue;
+        }
         s = s.replace(sep, "\t");
     }
     let parts: Vec<&str> = s
         .split(['\t', '|', '•', '·', ',', '(', ')', '[', ']', ';', '—', '–'])
-        .map(|p| p.trim().trim_matches(|c: char| matches!(c, '*' | '_' | '#' | ':' | '-')).trim())
+        .map(|p| {
+            p.trim()
+                .trim_matches(|c: char| matches!(c, '*' | '_' | '#' | ':' | '-'))
+                .trim()
+        })
         .collect();
     let mut fields: Vec<String> = Vec::new();
     for p in parts {
         if !p.chars().any(char::is_alphabetic) {
             continue;
         }
-        if is_company_suffix(p) {
-            if let Some(last) = fields.last_mut() {
-                last.push_str(", ");
-                last.push_str(p);
-                continue;
-            }
+        if is_company_suffix(p)
+            && let Some(last) = fields.last_mut()
+        {
+            last.push_str(", ");
+            last.push_str(p);
+            continue;
         }
         fields.push(p.to_owned());
     }
@@ -108,7 +127,12 @@ fn title_and_employer(fields: &[String]) -> (Option<String>, Option<String>) {
         .find(|(_, f)| has_company_word(f))
         .or_else(|| others.first())
         .map(|(i, _)| *i);
-    let title = title.or_else(|| others.iter().map(|(i, _)| *i).find(|i| Some(*i) != employer));
+    let title = title.or_else(|| {
+        others
+            .iter()
+            .map(|(i, _)| *i)
+            .find(|i| Some(*i) != employer)
+    });
     (
         title.and_then(|i| fields.get(i).cloned()),
         employer.and_then(|i| fields.get(i).cloned()),
@@ -123,12 +147,28 @@ struct Header {
 }
 
 fn description(lines: &[&str]) -> Option<String> {
-    let text: Vec<&str> = lines
-        .iter()
-        .map(|l| strip_bullet(l).trim())
-        .filter(|l| !l.is_empty())
-        .collect();
-    (!text.is_empty()).then(|| text.join("\n"))
+    // With bullets, a non-bullet line continues the bullet above it (a
+    // wrapped line); without bullets, lines are kept as they are.
+    let bulleted = lines.iter().any(|l| is_bullet(l));
+    let mut items: Vec<String> = Vec::new();
+    let mut continues = false;
+    for line in lines.iter().map(|l| l.trim()) {
+        if line.is_empty() {
+            continues = false;
+            continue;
+        }
+        let bullet = is_bullet(line);
+        let text = strip_bullet(line).trim();
+        match items.last_mut() {
+            Some(last) if bulleted && !bullet && continues => {
+                last.push(' ');
+                last.push_str(text);
+            }
+            _ => items.push(text.to_owned()),
+        }
+        continues = bullet || continues;
+    }
+    (!items.is_empty()).then(|| items.join("\n"))
 }
 
 /// Jobs of an experience section.
@@ -153,13 +193,21 @@ pub(crate) fn experience(lines: &[&str]) -> Vec<Experience> {
         let mut fields = fields_of(&without_dates(lines[d], &dates));
         let mut start = d;
         let mut end = d;
-        while fields.len() < 2 && start > free_from && d - start < 2 && header_like(lines[start - 1]) {
+        while fields.len() < 2
+            && start > free_from
+            && d - start < 2
+            && header_like(lines[start - 1])
+        {
             start -= 1;
             let mut above = fields_of(lines[start]);
             above.append(&mut fields);
             fields = above;
         }
-        if fields.len() < 2 && d + 1 < n && header_like(lines[d + 1]) && !dated.contains(&(d + 1)) {
+        if fields.len() < 2
+            && d + 1 < n
+            && header_like(lines[d + 1])
+            && dated.binary_search(&(d + 1)).is_err()
+        {
             end = d + 1;
             fields.extend(fields_of(lines[d + 1]));
         }
@@ -218,13 +266,19 @@ pub(crate) fn education(lines: &[&str]) -> Vec<Education> {
         let bullet = is_bullet(line);
         let dates = line_dates(line);
         let text = without_dates(strip_bullet(line), &line_dates(strip_bullet(line)));
-        let fields = fields_of(&text);
+        let fields = split_fields(&text, false);
         let institution = fields.iter().find(|f| is_institution(f)).cloned();
         let degree = fields
             .iter()
             .find(|f| is_degree(f) && !is_institution(f))
             .cloned()
-            .or_else(|| fields.iter().find(|f| is_degree(f)).cloned().filter(|_| institution.is_none()));
+            .or_else(|| {
+                fields
+                    .iter()
+                    .find(|f| is_degree(f))
+                    .cloned()
+                    .filter(|_| institution.is_none())
+            });
         if bullet && institution.is_none() && degree.is_none() {
             continue;
         }
@@ -252,7 +306,12 @@ pub(crate) fn education(lines: &[&str]) -> Vec<Education> {
 
 /// Normalise a link token to an `https://` URL.
 pub(crate) fn normalise_url(token: &str) -> String {
-    let t = token.trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | ',' | ';' | '"' | '\'' | '.'));
+    let t = token.trim_matches(|c: char| {
+        matches!(
+            c,
+            '(' | ')' | '<' | '>' | '[' | ']' | ',' | ';' | '"' | '\'' | '.'
+        )
+    });
     let t = t.trim_end_matches('/');
     if t.contains("://") {
         t.to_owned()
@@ -270,15 +329,27 @@ fn first_url(lines: &[&str]) -> Option<String> {
 }
 
 fn without_links(text: &str) -> String {
-    let kept: Vec<&str> = text.split_whitespace().filter(|t| !is_link_token(t)).collect();
-    kept.join(" ").trim_end_matches(['(', '|', '-', '–', '—', ':']).trim().replace("()", "")
+    let kept: Vec<&str> = text
+        .split_whitespace()
+        .filter(|t| !is_link_token(t))
+        .collect();
+    kept.join(" ")
+        .trim_end_matches(['(', '|', '-', '–', '—', ':'])
+        .trim()
+        .replace("()", "")
 }
 
 /// `(name, rest)` when a line reads `Name — rest` with a short name.
 fn split_name(line: &str) -> Option<(String, String)> {
     let seps = [" — ", " – ", " - ", ": ", " | "];
-    let (pos, sep) = seps.iter().filter_map(|s| line.find(s).map(|p| (p, *s))).min_by_key(|(p, _)| *p)?;
-    let name = line[..pos].trim().trim_matches(|c: char| matches!(c, '*' | '_')).trim();
+    let (pos, sep) = seps
+        .iter()
+        .filter_map(|s| line.find(s).map(|p| (p, *s)))
+        .min_by_key(|(p, _)| *p)?;
+    let name = line[..pos]
+        .trim()
+        .trim_matches(|c: char| matches!(c, '*' | '_'))
+        .trim();
     let rest = line[pos + sep.len()..].trim();
     (!name.is_empty() && word_count(name) <= 6).then(|| (name.to_owned(), rest.to_owned()))
 }
@@ -302,7 +373,11 @@ pub(crate) fn projects(lines: &[&str]) -> Vec<Project> {
                 desc.push(rest);
             }
             let name = without_links(&name);
-            let name = if name.is_empty() { text.to_owned() } else { name };
+            let name = if name.is_empty() {
+                text.to_owned()
+            } else {
+                name
+            };
             out.push((
                 Project {
                     name,
@@ -321,7 +396,11 @@ pub(crate) fn projects(lines: &[&str]) -> Vec<Project> {
     }
     out.into_iter()
         .map(|(mut p, desc, _)| {
-            let joined: Vec<String> = desc.iter().map(|d| without_links(d)).filter(|d| !d.is_empty()).collect();
+            let joined: Vec<String> = desc
+                .iter()
+                .map(|d| without_links(d))
+                .filter(|d| !d.is_empty())
+                .collect();
             p.description = (!joined.is_empty()).then(|| joined.join("\n"));
             p
         })
@@ -355,9 +434,16 @@ mod tests {
     #[test]
     fn experience_layouts() {
         // Title — Employer, dates on the same line.
-        let a = experience(&["Senior Engineer — Acme Corp\tJan 2020 – Present", "• Built X", "• Ran Y"]);
+        let a = experience(&[
+            "Senior Engineer — Acme Corp\tJan 2020 – Present",
+            "• Built X",
+            "• Ran Y",
+        ]);
         assert_eq!(a.len(), 1);
-        assert_eq!((a[0].title.clone(), a[0].employer.clone()), (s("Senior Engineer"), s("Acme Corp")));
+        assert_eq!(
+            (a[0].title.clone(), a[0].employer.clone()),
+            (s("Senior Engineer"), s("Acme Corp"))
+        );
         assert_eq!(a[0].description, s("Built X\nRan Y"));
         // Employer line above "Title | dates".
         let b = experience(&[
@@ -368,18 +454,44 @@ mod tests {
             "Intern | 2017 - 2018",
         ]);
         assert_eq!(b.len(), 2, "{b:#?}");
-        assert_eq!((b[0].title.clone(), b[0].employer.clone()), (s("Data Analyst"), s("Globex, Inc.")));
-        assert_eq!((b[1].title.clone(), b[1].employer.clone()), (s("Intern"), s("Initech")));
+        assert_eq!(
+            (b[0].title.clone(), b[0].employer.clone()),
+            (s("Data Analyst"), s("Globex, Inc."))
+        );
+        assert_eq!(
+            (b[1].title.clone(), b[1].employer.clone()),
+            (s("Intern"), s("Initech"))
+        );
         // Title line, then "Employer | dates".
-        let c = experience(&["Product Manager", "Hooli | Mar 2019 - Jun 2021", "Shipped things."]);
-        assert_eq!((c[0].title.clone(), c[0].employer.clone()), (s("Product Manager"), s("Hooli")));
-        assert_eq!((c[0].start.clone(), c[0].end.clone()), (s("2019-03"), s("2021-06")));
+        let c = experience(&[
+            "Product Manager",
+            "Hooli | Mar 2019 - Jun 2021",
+            "Shipped things.",
+        ]);
+        assert_eq!(
+            (c[0].title.clone(), c[0].employer.clone()),
+            (s("Product Manager"), s("Hooli"))
+        );
+        assert_eq!(
+            (c[0].start.clone(), c[0].end.clone()),
+            (s("2019-03"), s("2021-06"))
+        );
         // Markdown: heading, then dates alone.
-        let e = experience(&["Backend Developer, Pied Piper", "Jan 2015 – Dec 2016", "- Compression"]);
-        assert_eq!((e[0].title.clone(), e[0].employer.clone()), (s("Backend Developer"), s("Pied Piper")));
+        let e = experience(&[
+            "Backend Developer, Pied Piper",
+            "Jan 2015 – Dec 2016",
+            "- Compression",
+        ]);
+        assert_eq!(
+            (e[0].title.clone(), e[0].employer.clone()),
+            (s("Backend Developer"), s("Pied Piper"))
+        );
         // Software Engineer at X (dates)
         let f = experience(&["Software Engineer at Stripe (2019–2021)", "Payments."]);
-        assert_eq!((f[0].title.clone(), f[0].employer.clone()), (s("Software Engineer"), s("Stripe")));
+        assert_eq!(
+            (f[0].title.clone(), f[0].employer.clone()),
+            (s("Software Engineer"), s("Stripe"))
+        );
     }
 
     #[test]
@@ -393,7 +505,10 @@ mod tests {
         assert_eq!(e.len(), 2, "{e:#?}");
         assert_eq!(e[0].institution, s("University of Leeds"));
         assert_eq!(e[0].degree, s("BSc Computer Science"));
-        assert_eq!((e[0].start.clone(), e[0].end.clone()), (s("2012"), s("2015")));
+        assert_eq!(
+            (e[0].start.clone(), e[0].end.clone()),
+            (s("2012"), s("2015"))
+        );
         assert_eq!(e[1].institution, s("University of Edinburgh"));
         assert_eq!(e[1].degree, s("MSc Artificial Intelligence"));
         assert_eq!(e[1].end, s("2016"));

@@ -134,13 +134,13 @@ pub fn parse_resume(text: &str) -> ParsedResume {
 
     let contact = contact::extract(&doc);
     let summary = summary(&doc);
-    let experience = doc
+    let experience: Vec<Experience> = doc
         .sections
         .iter()
         .filter(|s| s.kind == Kind::Experience)
         .flat_map(|s| entries::experience(&doc.section_lines(s)))
         .collect();
-    let education = doc
+    let education: Vec<Education> = doc
         .sections
         .iter()
         .filter(|s| s.kind == Kind::Education)
@@ -159,7 +159,13 @@ pub fn parse_resume(text: &str) -> ParsedResume {
         .flat_map(|s| entries::certifications(&doc.section_lines(s)))
         .collect();
 
-    let skills = skills_of(&doc);
+    // Employer and school names are not skills ("Account Executive, Tableau").
+    let names: Vec<&str> = experience
+        .iter()
+        .filter_map(|e| e.employer.as_deref())
+        .chain(education.iter().filter_map(|e| e.institution.as_deref()))
+        .collect();
+    let skills = skills_of(&doc, &names);
     let word_count = text
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))
@@ -184,18 +190,36 @@ pub fn parse_resume(text: &str) -> ParsedResume {
 }
 
 /// Skills of every line but the references; skills-like sections (and
-/// inline `Skills: ...` lines) let the strict forms match.
-fn skills_of(doc: &Doc<'_>) -> Vec<String> {
+/// inline `Skills: ...` lines) let the strict forms match. A skill written
+/// across a line break ("Microsoft" / "Office") is found on the pair of
+/// lines; a match inside an employer or school name is not a skill.
+fn skills_of(doc: &Doc<'_>, names: &[&str]) -> Vec<String> {
     let v = vocabulary();
     let mut found = BTreeSet::new();
     for (i, line) in doc.lines.iter().enumerate() {
         let kind = doc.kind_of_line(i);
-        if kind == Some(Kind::References) {
+        if kind == Some(Kind::References) || line.is_empty() {
             continue;
         }
         let context = matches!(kind, Some(Kind::Skills) | Some(Kind::Languages));
+        let skip: Vec<(usize, usize)> = names
+            .iter()
+            .filter(|n| n.len() >= 3)
+            .flat_map(|n| line.match_indices(n).map(|(s, m)| (s, s + m.len())))
+            .collect();
         for m in v.scan_line(line, context) {
-            found.insert(m.skill);
+            if !skip.iter().any(|&(s, e)| m.start >= s && m.end <= e) {
+                found.insert(m.skill);
+            }
+        }
+        if let Some(next) = doc.lines.get(i + 1).filter(|n| !n.is_empty()) {
+            let joined = format!("{line} {next}");
+            let cut = line.len();
+            for m in v.scan_line(&joined, context) {
+                if m.start < cut && m.end > cut + 1 {
+                    found.insert(m.skill);
+                }
+            }
         }
     }
     v.names(&found)
@@ -245,25 +269,60 @@ mod tests {
         assert_eq!(r.email.as_deref(), Some("jose.alvarez@example.es"));
         assert_eq!(r.phone.as_deref(), Some("+34 612 345 678"));
         assert_eq!(r.location.as_deref(), Some("Madrid, Spain"));
-        assert_eq!(r.links.linkedin.as_deref(), Some("https://linkedin.com/in/josealvarez"));
-        assert_eq!(r.links.github.as_deref(), Some("https://github.com/jalvarez"));
-        assert_eq!(r.skills, ["Docker", "Go", "Java", "Kubernetes", "Payments", "PostgreSQL", "R"]);
+        assert_eq!(
+            r.links.linkedin.as_deref(),
+            Some("https://linkedin.com/in/josealvarez")
+        );
+        assert_eq!(
+            r.links.github.as_deref(),
+            Some("https://github.com/jalvarez")
+        );
+        assert_eq!(
+            r.skills,
+            [
+                "Docker",
+                "Go",
+                "Java",
+                "Kubernetes",
+                "Payments",
+                "PostgreSQL",
+                "R"
+            ]
+        );
         assert_eq!(r.experience.len(), 2, "{:#?}", r.experience);
-        assert_eq!(r.experience[0].title.as_deref(), Some("Senior Backend Engineer"));
+        assert_eq!(
+            r.experience[0].title.as_deref(),
+            Some("Senior Backend Engineer")
+        );
         assert_eq!(r.experience[0].employer.as_deref(), Some("Banco Ejemplo"));
         assert_eq!(r.experience[0].start.as_deref(), Some("2020-01"));
         assert_eq!(r.experience[0].end.as_deref(), Some("present"));
         assert_eq!(r.experience[1].employer.as_deref(), Some("Acme Ltd"));
         assert_eq!(r.experience[1].start.as_deref(), Some("2016"));
         assert_eq!(r.education.len(), 1, "{:#?}", r.education);
-        assert_eq!(r.education[0].institution.as_deref(), Some("Universidad Politécnica de Madrid"));
-        assert_eq!(r.education[0].degree.as_deref(), Some("BSc Computer Science"));
+        assert_eq!(
+            r.education[0].institution.as_deref(),
+            Some("Universidad Politécnica de Madrid")
+        );
+        assert_eq!(
+            r.education[0].degree.as_deref(),
+            Some("BSc Computer Science")
+        );
         assert_eq!(r.education[0].end.as_deref(), Some("2016"));
-        assert!(r.summary.as_deref().is_some_and(|s| s.starts_with("Backend engineer")));
+        assert!(
+            r.summary
+                .as_deref()
+                .is_some_and(|s| s.starts_with("Backend engineer"))
+        );
         let kinds: Vec<SectionKind> = r.sections.iter().map(|s| s.kind).collect();
         assert_eq!(
             kinds,
-            [SectionKind::Summary, SectionKind::Experience, SectionKind::Education, SectionKind::Skills]
+            [
+                SectionKind::Summary,
+                SectionKind::Experience,
+                SectionKind::Education,
+                SectionKind::Skills
+            ]
         );
         let json = serde_json::to_string(&r).unwrap_or_default();
         let back: ParsedResume = serde_json::from_str(&json).unwrap_or_default();

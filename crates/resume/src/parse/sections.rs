@@ -193,7 +193,7 @@ const HEADINGS: &[(&str, SectionKind)] = {
 /// The normalised key of a heading candidate: lower case, `&` as "and",
 /// letters and single spaces only; letter-spaced words joined.
 fn heading_key(text: &str) -> String {
-    let lowered = text.to_lowercase().replace('&', " and ").replace('+', " and ");
+    let lowered = text.to_lowercase().replace(['&', '+'], " and ");
     let words: Vec<String> = lowered
         .split(|c: char| !c.is_alphabetic())
         .filter(|w| !w.is_empty())
@@ -206,14 +206,20 @@ fn heading_key(text: &str) -> String {
 }
 
 fn lookup(key: &str) -> Option<SectionKind> {
-    HEADINGS.iter().find(|(phrase, _)| *phrase == key).map(|(_, kind)| *kind)
+    HEADINGS
+        .iter()
+        .find(|(phrase, _)| *phrase == key)
+        .map(|(_, kind)| *kind)
 }
 
 fn starts_with_bullet(line: &str) -> bool {
     let mut chars = line.chars();
     matches!(
         (chars.next(), chars.next()),
-        (Some('-' | '*' | '•' | '▪' | '◦' | '●' | '‣' | '–' | '+'), Some(' '))
+        (
+            Some('-' | '*' | '•' | '▪' | '◦' | '●' | '‣' | '–' | '+'),
+            Some(' ')
+        )
     )
 }
 
@@ -247,16 +253,20 @@ const MAJOR_INLINE: &[&str] = &[
 ];
 
 /// `(kind, heading as written, inline content)` when the line is a heading.
-pub(crate) fn heading_of(line: &str, inline: Inline) -> Option<(SectionKind, String, Option<String>)> {
+pub(crate) fn heading_of(
+    line: &str,
+    inline: Inline,
+) -> Option<(SectionKind, String, Option<String>)> {
     let trimmed = line.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 60 || starts_with_bullet(trimmed) {
         return None;
     }
     let core = trimmed.trim_matches(|c: char| !c.is_alphanumeric());
-    if !core.is_empty() && core.chars().count() <= 45 {
-        if let Some(kind) = lookup(&heading_key(core)) {
-            return Some((kind, core.to_owned(), None));
-        }
+    if !core.is_empty()
+        && core.chars().count() <= 45
+        && let Some(kind) = lookup(&heading_key(core))
+    {
+        return Some((kind, core.to_owned(), None));
     }
     if inline == Inline::No {
         return None;
@@ -369,7 +379,10 @@ impl<'a> Doc<'a> {
 
     /// Lines before the first heading.
     pub(crate) fn preamble_lines(&self) -> Vec<&'a str> {
-        let end = self.sections.first().map_or(self.lines.len(), |s| s.heading_line);
+        let end = self
+            .sections
+            .first()
+            .map_or(self.lines.len(), |s| s.heading_line);
         self.lines[..end].to_vec()
     }
 }
@@ -381,12 +394,25 @@ mod tests {
     #[test]
     fn headings() {
         let h = |l: &str| heading_of(l, Inline::Any);
-        assert_eq!(h("## Work Experience"), Some((SectionKind::Experience, "Work Experience".into(), None)));
-        assert_eq!(h("E X P E R I E N C E").map(|x| x.0), Some(SectionKind::Experience));
-        assert_eq!(h("LICENSES & CERTIFICATIONS:").map(|x| x.0), Some(SectionKind::Certifications));
+        assert_eq!(
+            h("## Work Experience"),
+            Some((SectionKind::Experience, "Work Experience".into(), None))
+        );
+        assert_eq!(
+            h("E X P E R I E N C E").map(|x| x.0),
+            Some(SectionKind::Experience)
+        );
+        assert_eq!(
+            h("LICENSES & CERTIFICATIONS:").map(|x| x.0),
+            Some(SectionKind::Certifications)
+        );
         assert_eq!(
             h("Skills: Rust, Go"),
-            Some((SectionKind::Skills, "Skills".into(), Some("Rust, Go".into())))
+            Some((
+                SectionKind::Skills,
+                "Skills".into(),
+                Some("Rust, Go".into())
+            ))
         );
         assert_eq!(h("- Skills"), None);
         assert_eq!(h("Experienced engineer"), None);
