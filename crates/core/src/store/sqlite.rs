@@ -39,6 +39,7 @@ const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_a
 pub struct SqliteStore {
     pool: SqlitePool,
     max: u32,
+    path: std::path::PathBuf,
 }
 
 fn now_us() -> i64 {
@@ -152,18 +153,39 @@ impl SqliteStore {
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, max })
+        Ok(Self {
+            pool,
+            max,
+            path: path.to_path_buf(),
+        })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations. Web and worker may open the same file
+    /// at once, and SQLite has no advisory lock, so the migration runs under
+    /// an exclusive file lock beside the database.
     ///
     /// # Errors
-    /// When a migration fails.
+    /// When a migration fails or the lock file cannot be used.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
+        let lock_path = self.path.with_extension("migrate-lock");
+        let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(|e| StoreError::Unavailable(format!("cannot take the migration lock: {e}")))?;
+        let result = MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Internal(e.to_string()))
+            .map_err(|e| StoreError::Internal(e.to_string()));
+        drop(lock);
+        result
     }
 }
 
