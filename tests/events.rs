@@ -209,3 +209,29 @@ async fn two_hundred_concurrent_streams_stay_within_the_memory_bound_and_the_cap
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_end_when_the_web_drains_so_it_exits_promptly() {
+    let mut p = Phase5::start(&[("WORKER_CONCURRENCY", "1")]).await;
+    let id = p
+        .submit_ok(json!({"kind": "system.sleep", "payload": {"ms": 600000}}))
+        .await;
+    let mut sse = SseClient::open(&p.http, &format!("{}/api/tasks/{id}/events", p.web_url)).await;
+    assert!(sse.next().await.is_some());
+    let start = std::time::Instant::now();
+    p.web.sigterm();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while sse.next().await.is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream stayed open while the web drained"
+    );
+    let status = p.web.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+    eprintln!(
+        "web exited {:?} after SIGTERM with a stream open",
+        start.elapsed()
+    );
+}

@@ -98,6 +98,8 @@ impl Cursor {
                 () = wake => {}
                 () = tokio::time::sleep(pace) => {}
                 () = tokio::time::sleep_until(self.deadline) => return None,
+                // Draining: end the stream; the client reconnects elsewhere.
+                () = self.st.stopping.cancelled() => return None,
             }
             match self.st.deps.store.get_task(&self.owner, self.id).await {
                 Ok(Some(task)) if Some(task.status) != self.last => {

@@ -6,12 +6,12 @@
 //! display name. Bodies over the limit are refused from `Content-Length`
 //! before anything is read, or as soon as the streamed part passes it.
 
+use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use resume_agent_core::file::{NewFile, StoredFile, original_key, plain_filename};
 use resume_agent_core::blob::BlobError;
+use resume_agent_core::file::{NewFile, StoredFile, original_key, plain_filename};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -24,12 +24,16 @@ fn blob_err(e: BlobError) -> ApiError {
             tracing::warn!(error = %m, "blob storage unavailable");
             ApiError::Unavailable("file storage is unavailable; retry later".into())
         }
-        BlobError::InvalidKey(k) => ApiError::Internal(format!("generated an invalid blob key {k}")),
+        BlobError::InvalidKey(k) => {
+            ApiError::Internal(format!("generated an invalid blob key {k}"))
+        }
     }
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::PayloadTooLarge(format!("the file is larger than the limit of {limit} bytes"))
+    ApiError::PayloadTooLarge(format!(
+        "the file is larger than the limit of {limit} bytes"
+    ))
 }
 
 /// Multipart overhead allowed on top of the file limit (boundaries, headers).
@@ -53,7 +57,11 @@ pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     ),
     security((), ("bearer" = [])))]
-pub async fn upload(State(st): State<AppState>, Caller(owner): Caller, req: Request) -> Result<Response, ApiError> {
+pub async fn upload(
+    State(st): State<AppState>,
+    Caller(owner): Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let limit = st.file_max_bytes;
     let content_type = req
         .headers()
@@ -75,16 +83,21 @@ pub async fn upload(State(st): State<AppState>, Caller(owner): Caller, req: Requ
         // Refused before reading a byte of it.
         return Err(too_large(limit));
     }
-    let mut multipart = Multipart::from_request(req, &st)
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
+    let mut multipart = Multipart::from_request(req, &st).await.map_err(|e| {
+        ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+    })?;
     let mut upload: Option<(String, Vec<u8>)> = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-            Err(e) => return Err(ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))),
+            Err(e) => {
+                return Err(ApiError::BadRequest(format!(
+                    "malformed multipart body: {}",
+                    e.body_text()
+                )));
+            }
         };
         if field.name() != Some("file") || upload.is_some() {
             // Other fields are drained and ignored.
@@ -102,14 +115,22 @@ pub async fn upload(State(st): State<AppState>, Caller(owner): Caller, req: Requ
                     bytes.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(limit)),
-                Err(e) => return Err(ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))),
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(too_large(limit));
+                }
+                Err(e) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "malformed multipart body: {}",
+                        e.body_text()
+                    )));
+                }
             }
         }
         upload = Some((name, bytes));
     }
-    let (filename, bytes) =
-        upload.ok_or_else(|| ApiError::BadRequest("the multipart body has no field named `file`".into()))?;
+    let (filename, bytes) = upload.ok_or_else(|| {
+        ApiError::BadRequest("the multipart body has no field named `file`".into())
+    })?;
     let content_type = match resume_agent_resume::sniff(&bytes, Some(&filename)) {
         Ok(ty) => ty.mime().to_owned(),
         // An empty file is stored (a parse of it fails with a clear reason).
@@ -120,18 +141,38 @@ pub async fn upload(State(st): State<AppState>, Caller(owner): Caller, req: Requ
             )));
         }
     };
-    let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sha256 = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
     let id = uuid::Uuid::now_v7();
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let key = original_key(id).map_err(blob_err)?;
-    st.deps.blobs.put(&key, bytes, &content_type).await.map_err(blob_err)?;
+    st.deps
+        .blobs
+        .put(&key, bytes, &content_type)
+        .await
+        .map_err(blob_err)?;
     let stored = st
         .deps
         .store
-        .create_file(&NewFile { id, owner, filename, content_type, size, sha256 })
+        .create_file(&NewFile {
+            id,
+            owner,
+            filename,
+            content_type,
+            size,
+            sha256,
+        })
         .await?;
-    let location = HeaderValue::from_str(&format!("/api/files/{id}")).unwrap_or_else(|_| HeaderValue::from_static("/api/files"));
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(stored)).into_response())
+    let location = HeaderValue::from_str(&format!("/api/files/{id}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("/api/files"));
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(stored),
+    )
+        .into_response())
 }
 
 /// `GET /api/files/{id}`.
@@ -154,10 +195,19 @@ pub async fn upload(State(st): State<AppState>, Caller(owner): Caller, req: Requ
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     ),
     security((), ("bearer" = [])))]
-pub async fn download(State(st): State<AppState>, Caller(owner): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn download(
+    State(st): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a valid file id (a UUID)")))?;
-    let meta = st.deps.store.get_file(&owner, id).await?.ok_or(ApiError::NotFound("no such file"))?;
+    let meta = st
+        .deps
+        .store
+        .get_file(&owner, id)
+        .await?
+        .ok_or(ApiError::NotFound("no such file"))?;
     let bytes = st
         .deps
         .blobs
@@ -168,18 +218,28 @@ pub async fn download(State(st): State<AppState>, Caller(owner): Caller, Path(id
     let ascii: String = meta
         .filename
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._- ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let disposition = format!("attachment; filename=\"{ascii}\"");
     let mut resp = (StatusCode::OK, bytes).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&meta.content_type).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(&meta.content_type)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
     );
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(resp)
 }

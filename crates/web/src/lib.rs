@@ -162,6 +162,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Upload limit.
     pub file_max_bytes: usize,
+    /// Cancelled when the web starts draining: open event streams end so
+    /// that the drain is not held up by long-lived responses.
+    pub stopping: CancellationToken,
     draining: Arc<AtomicBool>,
 }
 
@@ -170,6 +173,8 @@ pub struct WebApp {
     listener: TcpListener,
     router: Router,
     draining: Arc<AtomicBool>,
+    stopping: CancellationToken,
+    grace: Duration,
 }
 
 impl WebApp {
@@ -217,6 +222,7 @@ impl WebApp {
             let _ = v.refresh().await;
         }
         let draining = Arc::new(AtomicBool::new(false));
+        let stopping = CancellationToken::new();
         let state = AppState {
             deps,
             auth: settings.auth,
@@ -228,6 +234,7 @@ impl WebApp {
             streams_cfg: settings.streams,
             max_body_bytes: config.web.max_body_bytes,
             file_max_bytes: settings.file_max_bytes,
+            stopping: stopping.clone(),
             draining: draining.clone(),
         };
         let _ = resume_agent_telemetry::metrics_handle();
@@ -235,6 +242,8 @@ impl WebApp {
             listener,
             router: router(state, config.web.request_timeout),
             draining,
+            stopping,
+            grace: config.worker.shutdown_grace,
         })
     }
 
@@ -251,13 +260,28 @@ impl WebApp {
     /// When serving fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let draining = self.draining.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.cancelled().await;
-                draining.store(true, Ordering::SeqCst);
-                tracing::info!("web draining: finishing in-flight requests");
-            })
-            .await
+        let stopping = self.stopping.clone();
+        let signal = shutdown.clone();
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            signal.cancelled().await;
+            draining.store(true, Ordering::SeqCst);
+            stopping.cancel();
+            tracing::info!("web draining: finishing in-flight requests");
+        });
+        let grace = self.grace;
+        // In-flight requests get the grace period; then the process goes.
+        let deadline = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+            tracing::warn!(
+                ?grace,
+                "web drain period over: closing remaining connections"
+            );
+        };
+        tokio::select! {
+            r = serve => r,
+            () = deadline => Ok(()),
+        }
     }
 }
 

@@ -410,7 +410,9 @@ async fn two_owners_never_see_each_others_tasks_on_any_endpoint() {
     assert_ne!(ta["id"], tb["id"]);
     // Files: Bob can neither fetch Alice's file nor run a task on it, and
     // both answers equal those for an unknown id.
-    let part = reqwest::multipart::Part::bytes(b"Alice Example\nalice@example.com\nSkills: Rust".to_vec()).file_name("cv.txt");
+    let part =
+        reqwest::multipart::Part::bytes(b"Alice Example\nalice@example.com\nSkills: Rust".to_vec())
+            .file_name("cv.txt");
     let r = app
         .http
         .post(format!("{}/api/files", app.base))
@@ -422,14 +424,42 @@ async fn two_owners_never_see_each_others_tasks_on_any_endpoint() {
     assert_eq!(r.status().as_u16(), 201);
     let file: Value = r.json().await.unwrap();
     let fid = file["id"].as_str().unwrap();
-    let (s, _, foreign) = app.call(Method::GET, &format!("/api/files/{fid}"), Some(&bob), None).await;
-    let (_, _, missing) = app.call(Method::GET, &format!("/api/files/{unknown}"), Some(&bob), None).await;
+    let (s, _, foreign) = app
+        .call(Method::GET, &format!("/api/files/{fid}"), Some(&bob), None)
+        .await;
+    let (_, _, missing) = app
+        .call(
+            Method::GET,
+            &format!("/api/files/{unknown}"),
+            Some(&bob),
+            None,
+        )
+        .await;
     assert_eq!(s, 404);
     assert_eq!(foreign, missing);
-    assert_eq!(app.call(Method::GET, &format!("/api/files/{fid}"), Some(&alice), None).await.0, 200);
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("/api/files/{fid}"),
+            Some(&alice),
+            None
+        )
+        .await
+        .0,
+        200
+    );
     let parse = |f: &str| json!({"kind": "resume.parse", "payload": {"file_id": f}});
-    let (s, _, foreign) = app.call(Method::POST, "/api/tasks", Some(&bob), Some(parse(fid))).await;
-    let (s2, _, missing) = app.call(Method::POST, "/api/tasks", Some(&bob), Some(parse(&unknown))).await;
+    let (s, _, foreign) = app
+        .call(Method::POST, "/api/tasks", Some(&bob), Some(parse(fid)))
+        .await;
+    let (s2, _, missing) = app
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some(&bob),
+            Some(parse(&unknown)),
+        )
+        .await;
     assert_eq!((s, s2), (400, 400));
     assert_eq!(
         foreign["detail"].as_str().unwrap().replace(fid, "X"),
