@@ -4,11 +4,11 @@
 # store, after validating the document as OpenAPI 3.1. Fails on any 5xx, any
 # response that violates the document, or a schema error.
 #
-#   scripts/schemathesis.sh [path/to/resume-agent]   (default: target/debug/resume-agent)
+#   scripts/schemathesis.sh [path/to/resume-agent]   (default: target/release/resume-agent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/debug/resume-agent}
-[ -x "$BIN" ] || cargo build --locked --bin resume-agent
+BIN=${1:-target/release/resume-agent}
+[ -x "$BIN" ] || cargo build --release --locked --bin resume-agent
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/resume-agent/schemathesis-venv"
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"

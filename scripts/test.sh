@@ -7,13 +7,16 @@
 #
 # Needs: cargo (+ clippy, rustfmt), PostgreSQL server binaries (initdb,
 # pg_ctl), promtool (installed from Debian's `prometheus` package when
-# missing and running as root).
+# missing and running as root), node + npm (Azurite, pinned in package.json,
+# installed with `npm ci` when missing) and python3 (a venv with Azure's
+# Python SDK under ~/.cache/resume-agent, for the interoperability test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/resume-agent-test.XXXXXX")
 chmod 755 "$WORK"
 STARTED_PG=""
+STARTED_AZURITE=""
 log() { printf '\n== %s\n' "$*"; }
 
 as_pg() {
@@ -25,6 +28,9 @@ cleanup() {
   status=$?
   if [ -n "$STARTED_PG" ]; then
     as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [ -n "$STARTED_AZURITE" ]; then
+    "$ROOT/scripts/azurite.sh" stop "$WORK/azurite" >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK" 2>/dev/null || true
   exit $status
@@ -53,6 +59,18 @@ fi
 # Fault-injection tests start clusters of their own (to stop and restart them).
 if [ -x "$PG_BIN/initdb" ]; then export TEST_PG_BIN="$PG_BIN"; fi
 
+# --- Azurite (Azure Storage emulator) and Azure's Python SDK -------------------
+log "Azurite: loopback, free ports"
+STARTED_AZURITE=1
+eval "$(scripts/azurite.sh start "$WORK/azurite")"
+PYVENV="${XDG_CACHE_HOME:-$HOME/.cache}/resume-agent/pyvenv-azure-storage-queue-12.18.1"
+if [ ! -x "$PYVENV/bin/python" ]; then
+  log "python venv with azure-storage-queue (interoperability test)"
+  python3 -m venv "$PYVENV"
+  "$PYVENV/bin/pip" install -q azure-storage-queue==12.18.1
+fi
+export TEST_AZURE_PYTHON="$PYVENV/bin/python"
+
 # --- promtool ----------------------------------------------------------------
 if ! command -v promtool >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -75,6 +93,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+log "release build: the container image's command (deploy/docker/Dockerfile)"
+cargo build --release --locked --bin resume-agent
+log "API fuzzing: schemathesis against the served OpenAPI document (release binary)"
+scripts/schemathesis.sh target/release/resume-agent
 if [ -x scripts/check-deploy.sh ]; then
   log "deployment manifests"
   scripts/check-deploy.sh

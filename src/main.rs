@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use resume_agent_core::blob::{BlobStore, LocalBlobStore};
 use resume_agent_azure::{AzureBlobStore, StorageAccount};
+use resume_agent_core::blob::{BlobStore, LocalBlobStore};
 use resume_agent_core::config::{BackendKind, BlobStoreKind, Config, DatabaseConfig, Role};
 use resume_agent_core::lock::{FileLock, IN_PROCESS_LOCK_KEY, PgAdvisoryLock, SingletonLock};
 use resume_agent_core::store::{self, TaskStore};
@@ -151,8 +151,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 BackendKind::InProcess => {
                     let queue = InProcessQueue::new(config.worker.queue_capacity);
                     let local: Arc<dyn TaskBackend> = Arc::new(LocalBackend(queue.clone()));
-                    let worker =
-                        build_worker(&config, store.clone(), blobs.clone(), queue).await?;
+                    let worker = build_worker(&config, store.clone(), blobs.clone(), queue).await?;
                     (local, worker)
                 }
                 BackendKind::AzureQueue => {

@@ -199,7 +199,7 @@ async fn sigterm_finishes_short_tasks_hands_back_long_ones_and_exits_within_the_
     let term = Instant::now();
     p.worker.sigterm();
     // Readiness goes 503 at once while draining.
-    let ready = eventually(Duration::from_secs(2), "worker not ready", || async {
+    eventually(Duration::from_secs(2), "worker not ready", || async {
         let r = p
             .http
             .get(format!("{}/ready", p.worker_url))
@@ -209,7 +209,6 @@ async fn sigterm_finishes_short_tasks_hands_back_long_ones_and_exits_within_the_
         (r.status().as_u16() == 503).then_some(())
     })
     .await;
-    let _ = ready;
     let status = p.worker.wait_exit(Duration::from_secs(10)).await;
     let took = term.elapsed();
     assert!(status.success(), "{status:?}");

@@ -36,7 +36,10 @@ fn azurite() -> String {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
 }
 
 fn probe_file() -> std::path::PathBuf {
@@ -200,6 +203,40 @@ fn migrate(env: &HashMap<String, String>) {
     assert!(status.success(), "migrate failed");
 }
 
+/// `promtool check metrics` on an exposition (the test command installs it).
+fn promtool_check(name: &str, body: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is required (the test command installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed for {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sum of `azure_storage_requests_total` over every operation and outcome.
+fn storage_calls(exposition: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("azure_storage_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 struct ProbeLine {
     start: bool,
     task: String,
@@ -232,6 +269,11 @@ async fn three_workers_share_2000_noop_tasks_and_run_each_exactly_once() {
         &[
             ("WORKER_CONCURRENCY", "8"),
             ("RESUME_AGENT_TEST_PROBE", probe_s.as_str()),
+            // Exactly once needs no lease to expire on a loaded CI machine:
+            // the default lease and heartbeat, not the fast test ones.
+            ("TASK_LEASE_SECS", "30"),
+            ("TASK_HEARTBEAT_SECS", "10"),
+            ("AZURE_STORAGE_TIMEOUT_MS", "10000"),
         ],
     )
     .await;
@@ -240,7 +282,10 @@ async fn three_workers_share_2000_noop_tasks_and_run_each_exactly_once() {
     let stats = p
         .wait_stat("succeeded", 2000, Duration::from_secs(240))
         .await;
-    eprintln!("2000 noop tasks through Azurite with 3 workers in {:?}", started.elapsed());
+    eprintln!(
+        "2000 noop tasks through Azurite with 3 workers in {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         stats,
         json!({"queued": 0, "running": 0, "succeeded": 2000, "failed": 0, "cancelled": 0})
@@ -254,13 +299,29 @@ async fn three_workers_share_2000_noop_tasks_and_run_each_exactly_once() {
         *per_pid.entry(l.pid).or_default() += 1;
     }
     for id in &ids {
-        assert_eq!(per_task.get(id.as_str()), Some(&1), "task {id} ran {:?} times", per_task.get(id.as_str()));
+        assert_eq!(
+            per_task.get(id.as_str()),
+            Some(&1),
+            "task {id} ran {:?} times",
+            per_task.get(id.as_str())
+        );
     }
-    assert_eq!(starts.len(), 2000, "the handler ran more often than there are tasks");
+    assert_eq!(
+        starts.len(),
+        2000,
+        "the handler ran more often than there are tasks"
+    );
     let pids: HashSet<u32> = p.workers.iter().map(|w| w.child.id()).collect();
     eprintln!("runs per worker: {per_pid:?}");
-    assert_eq!(per_pid.len(), 3, "not every worker ran a share: {per_pid:?}");
-    assert!(per_pid.keys().all(|pid| pids.contains(pid)), "{per_pid:?} vs {pids:?}");
+    assert_eq!(
+        per_pid.len(),
+        3,
+        "not every worker ran a share: {per_pid:?}"
+    );
+    assert!(
+        per_pid.keys().all(|pid| pids.contains(pid)),
+        "{per_pid:?} vs {pids:?}"
+    );
     // The metrics the README promises.
     let m = reqwest::get(format!("{}/metrics", p.worker_urls[0]))
         .await
@@ -268,21 +329,67 @@ async fn three_workers_share_2000_noop_tasks_and_run_each_exactly_once() {
         .text()
         .await
         .unwrap();
-    assert!(sample(&m, r#"task_backend_queue_depth{backend="azure-queue"}"#).is_some(), "{m}");
-    assert!(sample(&m, r#"task_backend_poison_depth{backend="azure-queue"}"#).is_some(), "{m}");
     assert!(
-        sample(&m, r#"azure_storage_requests_total{operation="queue_receive",outcome="ok"}"#)
-            .unwrap_or(0.0)
+        sample(&m, r#"task_backend_queue_depth{backend="azure-queue"}"#).is_some(),
+        "{m}"
+    );
+    assert!(
+        sample(&m, r#"task_backend_poison_depth{backend="azure-queue"}"#).is_some(),
+        "{m}"
+    );
+    assert!(
+        sample(
+            &m,
+            r#"azure_storage_requests_total{operation="queue_receive",outcome="ok"}"#
+        )
+        .unwrap_or(0.0)
             >= 1.0,
         "{m}"
     );
-    let w = reqwest::get(format!("{}/metrics", p.web_url)).await.unwrap().text().await.unwrap();
-    assert!(
-        sample(&w, r#"azure_storage_requests_total{operation="queue_send",outcome="ok"}"#)
-            .unwrap_or(0.0)
-            >= 2000.0,
-        "{w}"
+    let w = reqwest::get(format!("{}/metrics", p.web_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // One Put Message per task from the web (a send that timed out on a
+    // loaded machine is counted as `unavailable` and re-sent by the sweeper).
+    let sends: f64 = ["ok", "unavailable"]
+        .iter()
+        .filter_map(|o| {
+            sample(
+                &w,
+                &format!(r#"azure_storage_requests_total{{operation="queue_send",outcome="{o}"}}"#),
+            )
+        })
+        .sum();
+    assert!(sends >= 2000.0, "{w}");
+    let m = reqwest::get(format!("{}/metrics", p.worker_urls[1]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Storage transactions per task at steady load, every process counted
+    // (web sends, workers' receives, deletes, extensions, empty polls).
+    let mut total = storage_calls(&w);
+    for url in &p.worker_urls {
+        let m = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        total += storage_calls(&m);
+    }
+    eprintln!(
+        "storage transactions per task: {:.2} ({total} calls for 2000 tasks)",
+        total / 2000.0
     );
+    assert!(total / 2000.0 < 4.0, "{total} storage calls for 2000 tasks");
+    for (name, body) in [("web", &w), ("worker", &m)] {
+        promtool_check(name, body);
+    }
     std::fs::remove_file(&probe).ok();
 }
 
@@ -313,7 +420,10 @@ async fn kill_9_one_of_three_workers_and_all_300_sleeps_succeed_never_twice_at_o
         for l in &lines {
             *open.entry((l.task.as_str(), l.pid)).or_default() += if l.start { 1 } else { -1 };
         }
-        open.iter().filter(|(_, n)| **n > 0).map(|((_, pid), _)| *pid).collect()
+        open.iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|((_, pid), _)| *pid)
+            .collect()
     };
     let victim = p
         .workers
@@ -354,11 +464,17 @@ async fn kill_9_one_of_three_workers_and_all_300_sleeps_succeed_never_twice_at_o
         spans.sort_unstable();
         reruns += spans.len() - 1;
         for w in spans.windows(2) {
-            assert!(w[1].0 >= w[0].1, "task {id} ran twice at the same time: {spans:?}");
+            assert!(
+                w[1].0 >= w[0].1,
+                "task {id} ran twice at the same time: {spans:?}"
+            );
         }
     }
     eprintln!("300 tasks, one worker killed: {reruns} attempts re-run");
-    assert!(reruns > 0, "the kill interrupted nothing: the test proved nothing");
+    assert!(
+        reruns > 0,
+        "the kill interrupted nothing: the test proved nothing"
+    );
     std::fs::remove_file(&probe).ok();
 }
 
@@ -381,8 +497,14 @@ async fn a_task_failing_its_last_attempt_is_failed_and_its_message_is_in_the_poi
     // The message as last sent: the task id and the attempts spent then.
     let v: Value = serde_json::from_str(&poisoned).unwrap();
     assert_eq!(v["task_id"], id, "{poisoned}");
-    assert!(v["attempt"].as_i64().is_some_and(|a| (0..2).contains(&a)), "{poisoned}");
-    assert!(q.peek(false, 32).await.unwrap().is_empty(), "still in the task queue");
+    assert!(
+        v["attempt"].as_i64().is_some_and(|a| (0..2).contains(&a)),
+        "{poisoned}"
+    );
+    assert!(
+        q.peek(false, 32).await.unwrap().is_empty(),
+        "still in the task queue"
+    );
     let m = reqwest::get(format!("{}/metrics", p.worker_urls[0]))
         .await
         .unwrap()
@@ -407,7 +529,9 @@ async fn a_task_longer_than_the_visibility_timeout_is_not_picked_up_by_a_second_
         .submit(&json!({"kind": "system.sleep", "payload": {"ms": 8000}}))
         .await;
     let id = t["id"].as_str().unwrap();
-    let done = p.wait_status(id, "succeeded", Duration::from_secs(40)).await;
+    let done = p
+        .wait_status(id, "succeeded", Duration::from_secs(40))
+        .await;
     assert_eq!(done["attempts"], 1, "{done}");
     let starts: Vec<ProbeLine> = read_probe(&probe)
         .into_iter()
@@ -418,15 +542,26 @@ async fn a_task_longer_than_the_visibility_timeout_is_not_picked_up_by_a_second_
     // its visibility extended by the heartbeat (every 1 s for 8 s).
     let mut extends = 0.0;
     for url in &p.worker_urls {
-        let m = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+        let m = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(
             sample(&m, r#"task_deliveries_dropped_total{reason="running"}"#).is_none(),
             "the message became visible while the task ran: {m}"
         );
-        extends += sample(&m, r#"azure_storage_requests_total{operation="queue_extend",outcome="ok"}"#)
-            .unwrap_or(0.0);
+        extends += sample(
+            &m,
+            r#"azure_storage_requests_total{operation="queue_extend",outcome="ok"}"#,
+        )
+        .unwrap_or(0.0);
     }
-    assert!(extends >= 5.0, "{extends} visibility extensions for an 8 s task");
+    assert!(
+        extends >= 5.0,
+        "{extends} visibility extensions for an 8 s task"
+    );
     std::fs::remove_file(&probe).ok();
 }
 
@@ -440,8 +575,10 @@ async fn the_flip_from_in_process_to_azure_queue_loses_nothing() {
     let mut ids = Vec::new();
     for _ in 0..200 {
         ids.push(
-            p5.submit_ok(json!({"kind": "system.sleep", "payload": {"ms": 300}, "max_attempts": 10}))
-                .await,
+            p5.submit_ok(
+                json!({"kind": "system.sleep", "payload": {"ms": 300}, "max_attempts": 10}),
+            )
+            .await,
         );
     }
     eventually(Duration::from_secs(60), "some progress", || async {
@@ -462,7 +599,8 @@ async fn the_flip_from_in_process_to_azure_queue_loses_nothing() {
     assert!(left > 0, "nothing left to flip: the test proved nothing");
     let p = Phase6::start_on(&db, &azurite(), 1, &fast).await;
     for id in &ids {
-        p.wait_status(id, "succeeded", Duration::from_secs(120)).await;
+        p.wait_status(id, "succeeded", Duration::from_secs(120))
+            .await;
     }
     assert_eq!(p.stats().await["succeeded"], 200);
 }
@@ -478,7 +616,8 @@ struct OwnAzurite {
 
 impl OwnAzurite {
     fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("ra-azurite-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("ra-azurite-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut me = Self {
             dir,
@@ -494,10 +633,30 @@ impl OwnAzurite {
         let bin = std::env::var("TEST_AZURITE_BIN")
             .expect("TEST_AZURITE_BIN is not set: run the tests with scripts/test.sh");
         let child = std::process::Command::new(bin)
-            .args(["--silent", "--loose", "--skipApiVersionCheck", "--disableTelemetry"])
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &self.blob.to_string()])
-            .args(["--queueHost", "127.0.0.1", "--queuePort", &self.queue.to_string()])
-            .args(["--tableHost", "127.0.0.1", "--tablePort", &free_port().to_string()])
+            .args([
+                "--silent",
+                "--loose",
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+            ])
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &self.blob.to_string(),
+            ])
+            .args([
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                &self.queue.to_string(),
+            ])
+            .args([
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                &free_port().to_string(),
+            ])
             .arg("--location")
             .arg(&self.dir)
             .stdout(std::process::Stdio::null())
@@ -559,7 +718,10 @@ async fn azurite_down_for_10_s_during_submission_every_accepted_task_completes()
         &db,
         &az.connection_string(),
         1,
-        &[("REDISPATCH_AFTER_SECS", "2"), ("AZURE_STORAGE_TIMEOUT_MS", "1000")],
+        &[
+            ("REDISPATCH_AFTER_SECS", "2"),
+            ("AZURE_STORAGE_TIMEOUT_MS", "1000"),
+        ],
     )
     .await;
     let url = format!("{}/api/tasks", p.web_url);
@@ -588,20 +750,48 @@ async fn azurite_down_for_10_s_during_submission_every_accepted_task_completes()
     let down_at = Instant::now();
     // Readiness names the backend and the storage while Azurite is away.
     let body: Value = eventually(Duration::from_secs(10), "web not ready", || async {
-        let r = p.http.get(format!("{}/api/ready", p.web_url)).send().await.ok()?;
+        let r = p
+            .http
+            .get(format!("{}/api/ready", p.web_url))
+            .send()
+            .await
+            .ok()?;
         (r.status().as_u16() == 503).then_some(())?;
         r.json().await.ok()
     })
     .await;
-    assert!(body["checks"]["backend"].as_str().unwrap().starts_with("error"), "{body}");
-    assert!(body["checks"]["storage"].as_str().unwrap().starts_with("error"), "{body}");
+    assert!(
+        body["checks"]["backend"]
+            .as_str()
+            .unwrap()
+            .starts_with("error"),
+        "{body}"
+    );
+    assert!(
+        body["checks"]["storage"]
+            .as_str()
+            .unwrap()
+            .starts_with("error"),
+        "{body}"
+    );
     let wbody: Value = eventually(Duration::from_secs(10), "worker not ready", || async {
-        let r = p.http.get(format!("{}/ready", p.worker_urls[0])).send().await.ok()?;
+        let r = p
+            .http
+            .get(format!("{}/ready", p.worker_urls[0]))
+            .send()
+            .await
+            .ok()?;
         (r.status().as_u16() == 503).then_some(())?;
         r.json().await.ok()
     })
     .await;
-    assert!(wbody["checks"]["backend"].as_str().unwrap().starts_with("error"), "{wbody}");
+    assert!(
+        wbody["checks"]["backend"]
+            .as_str()
+            .unwrap()
+            .starts_with("error"),
+        "{wbody}"
+    );
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(down_at.elapsed())).await;
     az.up();
     p.wait_ready(&format!("{}/api/ready", p.web_url)).await;
@@ -618,9 +808,13 @@ async fn azurite_down_for_10_s_during_submission_every_accepted_task_completes()
             }
         }
     }
-    eprintln!("{} accepted, {refused} refused during the outage", accepted.len());
+    eprintln!(
+        "{} accepted, {refused} refused during the outage",
+        accepted.len()
+    );
     for id in &accepted {
-        p.wait_status(id, "succeeded", Duration::from_secs(60)).await;
+        p.wait_status(id, "succeeded", Duration::from_secs(60))
+            .await;
     }
     let s = p.stats().await;
     assert_eq!(s["failed"], 0, "{s}");
@@ -629,7 +823,12 @@ async fn azurite_down_for_10_s_during_submission_every_accepted_task_completes()
     for proc in std::iter::once(&p.web).chain(&p.workers) {
         for line in proc.logs() {
             assert!(!line.contains(key), "{line}");
-            assert!(!line.contains("sig=") || line.contains("sig=[redacted]") || line.contains("sig=REDACTED"), "{line}");
+            assert!(
+                !line.contains("sig=")
+                    || line.contains("sig=[redacted]")
+                    || line.contains("sig=REDACTED"),
+                "{line}"
+            );
         }
     }
 }
@@ -659,10 +858,86 @@ for m in q.peek_messages(max_messages=32):
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let texts: Vec<&str> = stdout.lines().collect();
     assert_eq!(texts.len(), 1, "{stdout}");
     let v: Value = serde_json::from_str(texts[0]).unwrap();
     assert_eq!(v, json!({"task_id": id, "attempt": 0}), "{stdout}");
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Measurement for the README (not a pass/fail test; `cargo test --test
+/// phase6 -- --ignored --nocapture measure`): idle polling cost with the
+/// default polling knobs, and submit→start latency with 1 and 3 workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, about 3 minutes"]
+async fn measure_idle_polling_and_submit_to_start_latency() {
+    const DEFAULTS: &[(&str, &str)] = &[
+        ("AZURE_QUEUE_POLL_MIN_MS", "100"),
+        ("AZURE_QUEUE_POLL_MAX_MS", "5000"),
+        ("AZURE_STORAGE_TIMEOUT_MS", "10000"),
+    ];
+    // Idle: one worker, empty queue, one minute after the back-off settled.
+    let p = Phase6::start(1, DEFAULTS).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let calls = |m: &str| {
+        sample(
+            m,
+            r#"azure_storage_requests_total{operation="queue_receive",outcome="ok"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    let url = format!("{}/metrics", p.worker_urls[0]);
+    let before = calls(&reqwest::get(&url).await.unwrap().text().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after = calls(&reqwest::get(&url).await.unwrap().text().await.unwrap());
+    eprintln!(
+        "idle: {} receive calls per minute per worker (AZURE_QUEUE_POLL_MAX_MS=5000)",
+        after - before
+    );
+    drop(p);
+    for workers in [1, 3] {
+        let p = Phase6::start(workers, DEFAULTS).await;
+        tokio::time::sleep(Duration::from_secs(8)).await; // idle: polling at its ceiling
+        let mut ids = Vec::new();
+        // 300 tasks at ~20/s: a steady trickle, not a burst.
+        for _ in 0..300 {
+            let (_, t) = p.submit(&json!({"kind": "system.noop"})).await;
+            ids.push(t["id"].as_str().unwrap().to_owned());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        p.wait_stat("succeeded", 300, Duration::from_secs(120))
+            .await;
+        let mut waits = Vec::new();
+        for id in &ids {
+            let t = p.task(id).await;
+            let c =
+                chrono::DateTime::parse_from_rfc3339(t["created_at"].as_str().unwrap()).unwrap();
+            let s =
+                chrono::DateTime::parse_from_rfc3339(t["started_at"].as_str().unwrap()).unwrap();
+            #[allow(clippy::cast_precision_loss)]
+            waits.push((s - c).num_microseconds().unwrap() as f64 / 1000.0);
+        }
+        waits.sort_by(f64::total_cmp);
+        eprintln!(
+            "{workers} worker(s), 300 noop at 20/s: submit→start median {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            percentile(&waits, 50.0),
+            percentile(&waits, 99.0),
+            waits[waits.len() - 1]
+        );
+    }
 }

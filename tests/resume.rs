@@ -17,15 +17,25 @@ fn fixtures() -> PathBuf {
 }
 
 async fn upload(p: &Phase5, bytes: Vec<u8>, name: &str, client_type: &str) -> (u16, Value) {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()).mime_str(client_type).unwrap();
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(client_type)
+        .unwrap();
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = p.http.post(format!("{}/api/files", p.web_url)).multipart(form).send().await.unwrap();
+    let r = p
+        .http
+        .post(format!("{}/api/files", p.web_url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn parse(p: &Phase5, file_id: &str) -> String {
-    p.submit_ok(json!({"kind": "resume.parse", "payload": {"file_id": file_id}})).await
+    p.submit_ok(json!({"kind": "resume.parse", "payload": {"file_id": file_id}}))
+        .await
 }
 
 async fn finished(p: &Phase5, id: &str) -> Value {
@@ -51,7 +61,11 @@ async fn every_labelled_fixture_parses_end_to_end() {
     for path in names {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("{}.expected.json", path.file_stem().unwrap().to_string_lossy()))).unwrap(),
+            &std::fs::read_to_string(dir.join(format!(
+                "{}.expected.json",
+                path.file_stem().unwrap().to_string_lossy()
+            )))
+            .unwrap(),
         )
         .unwrap();
         let bytes = std::fs::read(&path).unwrap();
@@ -66,11 +80,22 @@ async fn every_labelled_fixture_parses_end_to_end() {
         let r = &t["result"];
         assert_eq!(r["email"], expected["email"], "{name}");
         assert_eq!(r["name"], expected["name"], "{name}");
-        assert!(r["skills"].as_array().is_some_and(|s| !s.is_empty()), "{name}: no skills");
+        assert!(
+            r["skills"].as_array().is_some_and(|s| !s.is_empty()),
+            "{name}: no skills"
+        );
         assert!(r["text"].as_str().is_some_and(|s| !s.is_empty()));
     }
-    for want in ["application/pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/markdown", "text/plain"] {
-        assert!(formats.contains(want), "no fixture sniffed as {want}: {formats:?}");
+    for want in [
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "text/markdown",
+        "text/plain",
+    ] {
+        assert!(
+            formats.contains(want),
+            "no fixture sniffed as {want}: {formats:?}"
+        );
     }
 }
 
@@ -86,25 +111,58 @@ async fn bad_files_fail_after_exactly_one_attempt_or_are_refused_at_upload() {
         ("truncated.pdf", ""),
         ("truncated.docx", ""),
     ] {
-        let (status, f) = upload(&p, std::fs::read(bad.join(file)).unwrap(), file, "application/pdf").await;
+        let (status, f) = upload(
+            &p,
+            std::fs::read(bad.join(file)).unwrap(),
+            file,
+            "application/pdf",
+        )
+        .await;
         assert_eq!(status, 201, "{file}: {f}");
         let t = finished(&p, &parse(&p, f["id"].as_str().unwrap()).await).await;
         assert_eq!(t["status"], "failed", "{file}: {t}");
-        assert_eq!(t["attempts"], 1, "{file}: a permanent error was retried: {t}");
+        assert_eq!(
+            t["attempts"], 1,
+            "{file}: a permanent error was retried: {t}"
+        );
         let err = t["error"].as_str().unwrap();
         assert!(!err.is_empty() && !err.contains('\n'), "{file}: {err:?}");
-        assert!(err.to_lowercase().contains(hint), "{file}: {err:?} should mention {hint:?}");
+        assert!(
+            err.to_lowercase().contains(hint),
+            "{file}: {err:?} should mention {hint:?}"
+        );
         eprintln!("{file}: {err}");
     }
     // Lying about the type: sniffed from the bytes.
-    for file in ["png-named-resume.pdf", "binary.bin", "zip-not-docx.zip", "xlsx-named-resume.docx", "legacy-word.doc"] {
-        let (status, body) = upload(&p, std::fs::read(bad.join(file)).unwrap(), file, "application/pdf").await;
+    for file in [
+        "png-named-resume.pdf",
+        "binary.bin",
+        "zip-not-docx.zip",
+        "xlsx-named-resume.docx",
+        "legacy-word.doc",
+    ] {
+        let (status, body) = upload(
+            &p,
+            std::fs::read(bad.join(file)).unwrap(),
+            file,
+            "application/pdf",
+        )
+        .await;
         assert_eq!(status, 415, "{file}: {body}");
         assert_eq!(body["status"], 415);
     }
-    let (status, f) = upload(&p, std::fs::read(bad.join("pdf-named-resume.txt")).unwrap(), "resume.txt", "text/plain").await;
+    let (status, f) = upload(
+        &p,
+        std::fs::read(bad.join("pdf-named-resume.txt")).unwrap(),
+        "resume.txt",
+        "text/plain",
+    )
+    .await;
     assert_eq!(status, 201);
-    assert_eq!(f["content_type"], "application/pdf", "a PDF named .txt is a PDF");
+    assert_eq!(
+        f["content_type"], "application/pdf",
+        "a PDF named .txt is a PDF"
+    );
     let t = finished(&p, &parse(&p, f["id"].as_str().unwrap()).await).await;
     assert_eq!(t["status"], "succeeded", "{t}");
     // A task naming a file that does not exist (or is not the caller's) is refused.
@@ -120,11 +178,21 @@ async fn match_ranks_strong_above_partial_above_unrelated_and_names_the_gaps() {
     let job = std::fs::read_to_string(fixtures().join("match/job.txt")).unwrap();
     let mut scores = Vec::new();
     let mut missing_partial = Vec::new();
-    for (i, file) in ["labelled/01-jane-doe.pdf", "labelled/02-jose-alvarez.pdf", "labelled/20-kwame-mensah-utf16.txt"]
-        .iter()
-        .enumerate()
+    for (i, file) in [
+        "labelled/01-jane-doe.pdf",
+        "labelled/02-jose-alvarez.pdf",
+        "labelled/20-kwame-mensah-utf16.txt",
+    ]
+    .iter()
+    .enumerate()
     {
-        let (status, f) = upload(&p, std::fs::read(fixtures().join(file)).unwrap(), file, "application/octet-stream").await;
+        let (status, f) = upload(
+            &p,
+            std::fs::read(fixtures().join(file)).unwrap(),
+            file,
+            "application/octet-stream",
+        )
+        .await;
         assert_eq!(status, 201);
         let id = p
             .submit_ok(json!({"kind": "resume.match", "payload": {"file_id": f["id"], "job_description": job}}))
@@ -133,7 +201,10 @@ async fn match_ranks_strong_above_partial_above_unrelated_and_names_the_gaps() {
         assert_eq!(t["status"], "succeeded", "{t}");
         let score = t["result"]["score"].as_u64().unwrap();
         assert!(score <= 100);
-        eprintln!("{file}: score {score}, missing {}", t["result"]["missing_skills"]);
+        eprintln!(
+            "{file}: score {score}, missing {}",
+            t["result"]["missing_skills"]
+        );
         if i == 1 {
             missing_partial = t["result"]["missing_skills"]
                 .as_array()
@@ -151,7 +222,10 @@ async fn match_ranks_strong_above_partial_above_unrelated_and_names_the_gaps() {
     }
     assert!(scores[0] > scores[1] && scores[1] > scores[2], "{scores:?}");
     for skill in ["Go", "Kubernetes"] {
-        assert!(missing_partial.iter().any(|s| s == skill), "the Java developer should be missing {skill}: {missing_partial:?}");
+        assert!(
+            missing_partial.iter().any(|s| s == skill),
+            "the Java developer should be missing {skill}: {missing_partial:?}"
+        );
     }
 }
 
@@ -166,8 +240,15 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 fn curl_status(args: &[&str]) -> u16 {
-    let out = std::process::Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,27 +267,72 @@ async fn a_50_mib_upload_is_refused_without_being_read_and_hostile_names_are_har
     // With a Content-Length: refused from the header.
     assert_eq!(curl_status(&["-F", &form, &url]), 413);
     // Chunked, no length: refused once the limit is passed.
-    assert_eq!(curl_status(&["-H", "Transfer-Encoding: chunked", "-F", &form, &url]), 413);
+    assert_eq!(
+        curl_status(&["-H", "Transfer-Encoding: chunked", "-F", &form, &url]),
+        413
+    );
     let grew = peak_rss_kib(pid).saturating_sub(before);
     eprintln!("web peak RSS grew {grew} KiB while refusing two 50 MiB uploads");
-    assert!(grew < 30 * 1024, "the web read the oversized upload into memory: +{grew} KiB");
+    assert!(
+        grew < 30 * 1024,
+        "the web read the oversized upload into memory: +{grew} KiB"
+    );
     std::fs::remove_file(&big).ok();
 
-    let (status, f) = upload(&p, b"Jane Doe\njane@example.com\n".to_vec(), "../../etc/passwd", "text/plain").await;
+    let (status, f) = upload(
+        &p,
+        b"Jane Doe\njane@example.com\n".to_vec(),
+        "../../etc/passwd",
+        "text/plain",
+    )
+    .await;
     assert_eq!(status, 201, "{f}");
     assert_eq!(f["filename"], "passwd");
-    let r = p.http.get(format!("{}/api/files/{}", p.web_url, f["id"].as_str().unwrap())).send().await.unwrap();
+    let r = p
+        .http
+        .get(format!(
+            "{}/api/files/{}",
+            p.web_url,
+            f["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"], "text/plain");
-    assert_eq!(r.headers()["content-disposition"], "attachment; filename=\"passwd\"");
-    assert_eq!(r.bytes().await.unwrap().as_ref(), b"Jane Doe\njane@example.com\n");
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"passwd\""
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        b"Jane Doe\njane@example.com\n"
+    );
     assert!(!Path::new("/etc/passwd.tmp").exists());
     // Not multipart → 415; no `file` field → 400; unknown id → 404.
-    let r = p.http.post(format!("{}/api/files", p.web_url)).body("x").header("content-type", "text/plain").send().await.unwrap();
+    let r = p
+        .http
+        .post(format!("{}/api/files", p.web_url))
+        .body("x")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 415);
     let form = reqwest::multipart::Form::new().text("other", "x");
-    let r = p.http.post(format!("{}/api/files", p.web_url)).multipart(form).send().await.unwrap();
+    let r = p
+        .http
+        .post(format!("{}/api/files", p.web_url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let r = p.http.get(format!("{}/api/files/{}", p.web_url, uuid::Uuid::now_v7())).send().await.unwrap();
+    let r = p
+        .http
+        .get(format!("{}/api/files/{}", p.web_url, uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }

@@ -114,23 +114,23 @@ impl StorageAccount {
                 "expected 3-24 lowercase letters and digits".into(),
             ));
         }
-        let (credential, kind): (Arc<dyn TokenCredential>, &'static str) =
-            if cfg.workload_identity {
-                let c = azure_identity::WorkloadIdentityCredential::new(None)
-                    .map_err(|e| AccountError::Credential(sas::redact_sas(&e.to_string())))?;
-                (c, "workload identity")
-            } else {
-                let options = azure_identity::ManagedIdentityCredentialOptions {
-                    user_assigned_id: cfg
-                        .client_id
-                        .clone()
-                        .map(azure_identity::UserAssignedId::ClientId),
-                    ..Default::default()
-                };
-                let c = azure_identity::ManagedIdentityCredential::new(Some(options))
-                    .map_err(|e| AccountError::Credential(sas::redact_sas(&e.to_string())))?;
-                (c, "managed identity")
+        let (credential, kind): (Arc<dyn TokenCredential>, &'static str) = if cfg.workload_identity
+        {
+            let c = azure_identity::WorkloadIdentityCredential::new(None)
+                .map_err(|e| AccountError::Credential(sas::redact_sas(&e.to_string())))?;
+            (c, "workload identity")
+        } else {
+            let options = azure_identity::ManagedIdentityCredentialOptions {
+                user_assigned_id: cfg
+                    .client_id
+                    .clone()
+                    .map(azure_identity::UserAssignedId::ClientId),
+                ..Default::default()
             };
+            let c = azure_identity::ManagedIdentityCredential::new(Some(options))
+                .map_err(|e| AccountError::Credential(sas::redact_sas(&e.to_string())))?;
+            (c, "managed identity")
+        };
         let url = |svc: &str| {
             Url::parse(&format!("https://{account}.{svc}.core.windows.net/"))
                 .map_err(|e| AccountError::AccountName(e.to_string()))
@@ -151,15 +151,12 @@ impl StorageAccount {
         let allow_http =
             parsed.blob_endpoint.scheme() == "http" || parsed.queue_endpoint.scheme() == "http";
         let auth = match parsed.auth {
-            KeyAuth::AccountKey { account, key } => {
-                let me = Auth::Key {
-                    account,
-                    key,
-                    allow_http,
-                    current: Mutex::new(None),
-                };
-                me
-            }
+            KeyAuth::AccountKey { account, key } => Auth::Key {
+                account,
+                key,
+                allow_http,
+                current: Mutex::new(None),
+            },
             KeyAuth::Sas(s) => Auth::Sas(s),
         };
         let me = Arc::new(Self {
@@ -313,18 +310,30 @@ mod tests {
         assert!(url.query().unwrap().contains("sig="));
         assert!(generation >= 1);
         let shown = format!("{a:?} {}", a.describe());
-        assert!(!shown.contains("sig=") && !shown.contains(DEV_KEY), "{shown}");
+        assert!(
+            !shown.contains("sig=") && !shown.contains(DEV_KEY),
+            "{shown}"
+        );
         assert!(shown.contains("locally signed"), "{shown}");
         assert!(a.credential().is_none());
         assert!(a.queue_url("Bad_Name").is_err());
         let (curl, _) = a.container_url("files").unwrap();
-        assert_eq!(curl.as_str().split('?').next(), Some("http://devstoreaccount1.blob.core.windows.net/files"));
+        assert_eq!(
+            curl.as_str().split('?').next(),
+            Some("http://devstoreaccount1.blob.core.windows.net/files")
+        );
     }
 
     #[test]
     fn nothing_configured_is_an_error_naming_both_variables() {
-        let e = StorageAccount::from_config(&cfg(None, None)).unwrap_err().to_string();
-        assert!(e.contains("AZURE_STORAGE_CONNECTION_STRING") && e.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{e}");
+        let e = StorageAccount::from_config(&cfg(None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AZURE_STORAGE_CONNECTION_STRING")
+                && e.contains("AZURE_STORAGE_ACCOUNT_NAME"),
+            "{e}"
+        );
         let e = StorageAccount::from_config(&cfg(None, Some("Not A Name")))
             .unwrap_err()
             .to_string();

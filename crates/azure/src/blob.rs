@@ -107,9 +107,8 @@ impl AzureBlobStore {
             ..Default::default()
         };
         let c = Arc::new(
-            BlobContainerClient::new(url, self.account.credential(), Some(options)).map_err(
-                |e| BlobError::Unavailable(crate::sas::redact_sas(&e.to_string())),
-            )?,
+            BlobContainerClient::new(url, self.account.credential(), Some(options))
+                .map_err(|e| BlobError::Unavailable(crate::sas::redact_sas(&e.to_string())))?,
         );
         *slot = Some((g, c.clone()));
         Ok(c)
@@ -167,7 +166,13 @@ impl BlobStore for AzureBlobStore {
 
     async fn check(&self) -> Result<(), BlobError> {
         let c = self.client()?;
-        match call("blob_container_properties", self.timeout, c.get_properties(None)).await {
+        match call(
+            "blob_container_properties",
+            self.timeout,
+            c.get_properties(None),
+        )
+        .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => self.ensure_container().await,
             Err(e) => Err(unavailable(&e)),

@@ -181,7 +181,9 @@ mod tests {
             c.queue_endpoint.as_str(),
             "http://127.0.0.1:10001/devstoreaccount1/"
         );
-        assert!(matches!(c.auth, KeyAuth::AccountKey { ref account, .. } if account == DEV_ACCOUNT));
+        assert!(
+            matches!(c.auth, KeyAuth::AccountKey { ref account, .. } if account == DEV_ACCOUNT)
+        );
     }
 
     #[test]
@@ -198,9 +200,11 @@ mod tests {
             c.blob_endpoint.as_str(),
             "https://acme.blob.core.chinacloudapi.cn/"
         );
-        let d =
-            ConnectionString::parse("AccountName=acme;AccountKey=c2VjcmV0a2V5").unwrap();
-        assert_eq!(d.queue_endpoint.as_str(), "https://acme.queue.core.windows.net/");
+        let d = ConnectionString::parse("AccountName=acme;AccountKey=c2VjcmV0a2V5").unwrap();
+        assert_eq!(
+            d.queue_endpoint.as_str(),
+            "https://acme.queue.core.windows.net/"
+        );
     }
 
     #[test]
@@ -248,10 +252,9 @@ mod tests {
                 "{e}"
             );
         }
-        let ok = ConnectionString::parse(&format!(
-            "AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY}"
-        ))
-        .unwrap();
+        let ok =
+            ConnectionString::parse(&format!("AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY}"))
+                .unwrap();
         assert!(!format!("{ok:?}").contains(DEV_KEY));
     }
 }

@@ -107,7 +107,11 @@ fn outcome_label(r: &Result<(), StorageErrorKind>) -> &'static str {
 ///
 /// # Errors
 /// The classified error; a timeout is [`StorageErrorKind::Transient`].
-pub async fn call<T, F>(operation: &'static str, timeout: Duration, fut: F) -> Result<T, StorageError>
+pub async fn call<T, F>(
+    operation: &'static str,
+    timeout: Duration,
+    fut: F,
+) -> Result<T, StorageError>
 where
     F: Future<Output = azure_core::Result<T>>,
 {

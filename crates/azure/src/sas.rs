@@ -89,7 +89,9 @@ pub fn redact_sas(text: &str) -> String {
         rest = &rest[i + 4..];
         if boundary {
             let end = rest
-                .find(|c: char| c == '&' || c == '"' || c == '\'' || c == ')' || c == ';' || c.is_whitespace())
+                .find(|c: char| {
+                    c == '&' || c == '"' || c == '\'' || c == ')' || c == ';' || c.is_whitespace()
+                })
                 .unwrap_or(rest.len());
             out.push_str("[redacted]");
             rest = &rest[end..];
@@ -124,7 +126,8 @@ mod tests {
         mac.update(
             b"devstoreaccount1\nrwdlacup\nbq\nsco\n2025-01-02T03:04:05Z\n2025-01-03T03:04:05Z\n\nhttps,http\n2021-06-08\n\n",
         );
-        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         assert_eq!(pairs["sig"], expected);
         // '+', '/' and '=' of the signature are percent-encoded in the query.
         assert!(!q.expose().split("sig=").nth(1).unwrap().contains('/'));
@@ -133,12 +136,16 @@ mod tests {
 
     #[test]
     fn sas_signatures_are_redacted_in_text() {
-        let url = "http://127.0.0.1:1/devstoreaccount1/q/messages?sv=2021-06-08&sig=AbC%2Bd%3D&st=x";
+        let url =
+            "http://127.0.0.1:1/devstoreaccount1/q/messages?sv=2021-06-08&sig=AbC%2Bd%3D&st=x";
         let shown = redact_sas(&format!("error sending request for url ({url}): refused"));
         assert!(!shown.contains("AbC"), "{shown}");
         assert!(shown.contains("sig=[redacted]&st=x"), "{shown}");
         assert!(shown.ends_with("): refused"), "{shown}");
         assert_eq!(redact_sas("SIG=abc def"), "SIG=[redacted] def");
-        assert_eq!(redact_sas("nothing here: design=1"), "nothing here: design=1");
+        assert_eq!(
+            redact_sas("nothing here: design=1"),
+            "nothing here: design=1"
+        );
     }
 }

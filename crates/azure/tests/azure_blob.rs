@@ -60,6 +60,12 @@ async fn unreachable_blob_storage_fails_readiness_without_printing_the_sas() {
     let BlobError::Unavailable(text) = err else {
         panic!("expected Unavailable");
     };
-    assert!(!text.contains("sig=") || text.contains("sig=[redacted]"), "{text}");
-    assert!(!text.contains(resume_agent_azure::connection::DEV_KEY), "{text}");
+    assert!(
+        !text.contains("sig=") || text.contains("sig=[redacted]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(resume_agent_azure::connection::DEV_KEY),
+        "{text}"
+    );
 }

@@ -232,20 +232,31 @@ impl TaskKind {
             TaskKind::ResumeParse | TaskKind::ResumeMatch => {
                 match map.get("file_id") {
                     Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => {}
-                    Some(_) => return Err(PayloadError::new("payload.file_id", "must be a file id (UUID)")),
+                    Some(_) => {
+                        return Err(PayloadError::new(
+                            "payload.file_id",
+                            "must be a file id (UUID)",
+                        ));
+                    }
                     None => return Err(PayloadError::new("payload.file_id", "is required")),
                 }
                 if self == TaskKind::ResumeMatch {
                     match map.get("job_description") {
                         Some(Value::String(s))
-                            if !s.trim().is_empty() && s.chars().count() <= MAX_JOB_DESCRIPTION_CHARS => {}
+                            if !s.trim().is_empty()
+                                && s.chars().count() <= MAX_JOB_DESCRIPTION_CHARS => {}
                         Some(_) => {
                             return Err(PayloadError::new(
                                 "payload.job_description",
                                 "must be a non-blank string of at most 20000 characters",
                             ));
                         }
-                        None => return Err(PayloadError::new("payload.job_description", "is required")),
+                        None => {
+                            return Err(PayloadError::new(
+                                "payload.job_description",
+                                "is required",
+                            ));
+                        }
                     }
                 }
             }

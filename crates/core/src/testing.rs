@@ -740,10 +740,29 @@ async fn files(store: &dyn TaskStore) {
         sha256: "ab".repeat(32),
     };
     let stored = store.create_file(&f).await.unwrap();
-    assert_eq!((stored.id, stored.size, stored.filename.as_str()), (f.id, 1234, "cv.pdf"));
-    assert_eq!(store.get_file(&owner("filer"), f.id).await.unwrap(), Some(stored));
-    assert!(store.get_file(&owner("intruder"), f.id).await.unwrap().is_none(), "foreign file visible");
-    assert!(store.get_file(&owner("filer"), uuid::Uuid::now_v7()).await.unwrap().is_none());
+    assert_eq!(
+        (stored.id, stored.size, stored.filename.as_str()),
+        (f.id, 1234, "cv.pdf")
+    );
+    assert_eq!(
+        store.get_file(&owner("filer"), f.id).await.unwrap(),
+        Some(stored)
+    );
+    assert!(
+        store
+            .get_file(&owner("intruder"), f.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "foreign file visible"
+    );
+    assert!(
+        store
+            .get_file(&owner("filer"), uuid::Uuid::now_v7())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// The `BlobStore` conformance suite.

@@ -43,8 +43,8 @@ use async_trait::async_trait;
 use azure_core::http::headers::HeaderName;
 use azure_storage_queue::models::{
     QueueClientGetPropertiesResultHeaders, QueueClientPeekMessagesOptions,
-    QueueClientReceiveMessagesOptions,
-    QueueClientSendMessageOptions, QueueClientUpdateMessageOptions, QueueMessage,
+    QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions,
+    QueueClientUpdateMessageOptions, QueueMessage,
 };
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use base64::Engine as _;
@@ -205,9 +205,10 @@ impl AzureQueue {
                 client_options: client_options(),
                 ..Default::default()
             };
-            let c = QueueClient::new(url, self.account.credential(), Some(options)).map_err(|e| {
-                BackendError::Unavailable(resume_agent_azure::sas::redact_sas(&e.to_string()))
-            })?;
+            let c =
+                QueueClient::new(url, self.account.credential(), Some(options)).map_err(|e| {
+                    BackendError::Unavailable(resume_agent_azure::sas::redact_sas(&e.to_string()))
+                })?;
             Ok((Arc::new(c), g))
         };
         let (queue, g) = build(&self.queue)?;
@@ -254,9 +255,9 @@ impl AzureQueue {
         let body = QueueMessage {
             message_text: Some(text),
         };
-        let content = body.try_into().map_err(|e: azure_core::Error| {
-            resume_agent_azure::ops::classify("queue_send", &e)
-        })?;
+        let content = body
+            .try_into()
+            .map_err(|e: azure_core::Error| resume_agent_azure::ops::classify("queue_send", &e))?;
         call(
             "queue_send",
             self.timeout,
@@ -280,9 +281,13 @@ impl AzureQueue {
 
     /// Approximate message count of `client`'s queue.
     async fn count(&self, client: &QueueClient) -> Option<u64> {
-        let r = call("queue_properties", self.timeout, client.get_properties(None))
-            .await
-            .ok()?;
+        let r = call(
+            "queue_properties",
+            self.timeout,
+            client.get_properties(None),
+        )
+        .await
+        .ok()?;
         r.approximate_messages_count()
             .ok()
             .flatten()
@@ -499,7 +504,13 @@ impl TaskBackend for AzureQueue {
 
     async fn check(&self) -> Result<(), BackendError> {
         let client = self.queue_client()?;
-        match call("queue_properties", self.timeout, client.get_properties(None)).await {
+        match call(
+            "queue_properties",
+            self.timeout,
+            client.get_properties(None),
+        )
+        .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => self.ensure_queues().await,
             Err(e) => Err(unavailable(&e)),
@@ -548,7 +559,12 @@ impl TaskSource for AzureQueue {
 
     async fn extend(&self, delivery: &mut Delivery, lease: Duration) -> Result<(), BackendError> {
         let pop = self
-            .update(delivery, visibility_secs(lease).max(1), None, "queue_extend")
+            .update(
+                delivery,
+                visibility_secs(lease).max(1),
+                None,
+                "queue_extend",
+            )
             .await?;
         if let (Some(new), Receipt::Queue { pop_receipt, .. }) = (pop, &mut delivery.receipt) {
             *pop_receipt = new;
@@ -610,10 +626,17 @@ mod tests {
             attempt: 2,
         };
         let text = encode(&m);
-        assert_eq!(text, serde_json::to_string(&m).unwrap(), "the serde form of Message");
         assert_eq!(
             text,
-            format!(r#"{{"task_id":"{}","attempt":2}}"#, m.task_id.0.hyphenated())
+            serde_json::to_string(&m).unwrap(),
+            "the serde form of Message"
+        );
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"task_id":"{}","attempt":2}}"#,
+                m.task_id.0.hyphenated()
+            )
         );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["task_id"], m.task_id.to_string());
@@ -630,6 +653,9 @@ mod tests {
         assert_eq!(visibility_secs(Duration::from_millis(1)), 1);
         assert_eq!(visibility_secs(Duration::from_millis(1500)), 2);
         assert_eq!(visibility_secs(Duration::from_secs(30)), 30);
-        assert_eq!(visibility_secs(Duration::from_secs(10 * 24 * 3600)), 604_800);
+        assert_eq!(
+            visibility_secs(Duration::from_secs(10 * 24 * 3600)),
+            604_800
+        );
     }
 }

@@ -34,15 +34,24 @@ fn fast() -> AzureQueueConfig {
 async fn queue(cfg: AzureQueueConfig) -> Arc<AzureQueue> {
     let account = StorageAccount::from_connection_string(&connection_string()).unwrap();
     let name = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
-    AzureQueue::open(account, &name, cfg, Duration::from_secs(5))
+    // A generous call timeout: these tests are about semantics, and one
+    // Azurite serves the whole parallel suite on a 2-core machine.
+    AzureQueue::open(account, &name, cfg, Duration::from_secs(30))
         .await
         .unwrap()
 }
 
-async fn receive_one(q: &AzureQueue, lease: Duration, within: Duration) -> resume_agent_queue::Delivery {
+async fn receive_one(
+    q: &AzureQueue,
+    lease: Duration,
+    within: Duration,
+) -> resume_agent_queue::Delivery {
     let end = Instant::now() + within;
     loop {
-        let mut got = q.receive(1, Duration::from_millis(200), lease).await.unwrap();
+        let mut got = q
+            .receive(1, Duration::from_millis(200), lease)
+            .await
+            .unwrap();
         if let Some(d) = got.pop() {
             return d;
         }
@@ -75,18 +84,27 @@ async fn extend_keeps_a_message_invisible_and_hands_out_a_new_pop_receipt() {
     let mut d = receive_one(&q, Duration::from_secs(2), Duration::from_secs(10)).await;
     let old = d.receipt.clone();
     q.extend(&mut d, Duration::from_secs(5)).await.unwrap();
-    assert_ne!(d.receipt, old, "update-message must return a new pop receipt");
+    assert_ne!(
+        d.receipt, old,
+        "update-message must return a new pop receipt"
+    );
     assert!(matches!(d.receipt, Receipt::Queue { .. }));
     // Past the first lease (2 s) it is still invisible: extended to 5 s.
     let again = q
         .receive(32, Duration::from_millis(3000), Duration::from_secs(30))
         .await
         .unwrap();
-    assert!(again.is_empty(), "visible again before the extended lease ended");
+    assert!(
+        again.is_empty(),
+        "visible again before the extended lease ended"
+    );
     // The old receipt is stale; the newest one deletes.
     let mut stale = d.clone();
     stale.receipt = old;
-    assert!(q.release(&stale, Duration::ZERO).await.is_err(), "a stale pop receipt was accepted");
+    assert!(
+        q.release(&stale, Duration::ZERO).await.is_err(),
+        "a stale pop receipt was accepted"
+    );
     q.complete(&d).await.unwrap();
     assert_eq!(q.depth().await, Some(0));
 }
@@ -99,7 +117,10 @@ async fn dead_letter_moves_the_message_to_the_poison_queue() {
     let d = receive_one(&q, Duration::from_secs(30), Duration::from_secs(10)).await;
     q.dead_letter(&d).await.unwrap();
     let poisoned = q.peek(true, 32).await.unwrap();
-    assert_eq!(poisoned, vec![format!(r#"{{"task_id":"{}","attempt":0}}"#, m.task_id)]);
+    assert_eq!(
+        poisoned,
+        vec![format!(r#"{{"task_id":"{}","attempt":0}}"#, m.task_id)]
+    );
     assert_eq!(q.poison_depth().await, Some(1));
     assert!(q.peek(false, 32).await.unwrap().is_empty());
 }
@@ -113,7 +134,13 @@ async fn release_carries_the_new_attempt_and_counts_the_dequeue() {
     d.message.attempt = 1;
     q.release(&d, Duration::ZERO).await.unwrap();
     let again = receive_one(&q, Duration::from_secs(30), Duration::from_secs(10)).await;
-    assert_eq!(again.message, Message { task_id: m.task_id, attempt: 1 });
+    assert_eq!(
+        again.message,
+        Message {
+            task_id: m.task_id,
+            attempt: 1
+        }
+    );
     assert_eq!(again.dequeue_count, 2);
     q.complete(&again).await.unwrap();
 }
@@ -134,7 +161,7 @@ async fn an_empty_receive_returns_within_its_wait_and_polling_backs_off() {
             .unwrap();
         assert!(got.is_empty());
         assert!(
-            start.elapsed() < Duration::from_millis(300) + Duration::from_millis(250),
+            start.elapsed() < Duration::from_millis(300) + Duration::from_millis(1000),
             "an empty receive took {:?}",
             start.elapsed()
         );
@@ -143,7 +170,11 @@ async fn an_empty_receive_returns_within_its_wait_and_polling_backs_off() {
     q.enqueue(&[msg()], Duration::ZERO).await.unwrap();
     let start = Instant::now();
     receive_one(&q, Duration::from_secs(30), Duration::from_secs(5)).await;
-    assert!(start.elapsed() <= Duration::from_millis(1700), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() <= Duration::from_millis(2700),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -168,9 +199,19 @@ async fn unreachable_storage_is_unavailable_and_never_shows_the_sas() {
         let BackendError::Unavailable(text) = &err else {
             panic!("expected Unavailable, got {err:?}");
         };
-        assert!(!text.contains("sig=") || text.contains("sig=[redacted]"), "{text}");
-        assert!(!text.contains(resume_agent_azure::connection::DEV_KEY), "{text}");
+        assert!(
+            !text.contains("sig=") || text.contains("sig=[redacted]"),
+            "{text}"
+        );
+        assert!(
+            !text.contains(resume_agent_azure::connection::DEV_KEY),
+            "{text}"
+        );
     }
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
     assert!(!format!("{q:?}").contains("sig="));
 }

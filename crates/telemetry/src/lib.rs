@@ -145,6 +145,27 @@ fn describe() {
     );
     describe_gauge!("worker_ready", "1 when this worker reports ready, else 0.");
     describe_gauge!(
+        "task_backend_poison_depth",
+        "Messages in the backend's dead-letter queue (Azure: <queue>-poison), approximate."
+    );
+    describe_counter!(
+        "task_backend_dead_lettered_total",
+        "Deliveries moved to the backend's dead-letter queue."
+    );
+    describe_counter!(
+        "azure_storage_requests_total",
+        "Azure Storage REST calls made (billable transactions), by operation and outcome."
+    );
+    describe_histogram!(
+        "azure_storage_request_duration_seconds",
+        Unit::Seconds,
+        "Azure Storage call latency by operation."
+    );
+    describe_counter!(
+        "azure_queue_invalid_messages_total",
+        "Queue messages that were not task references, moved to the poison queue."
+    );
+    describe_gauge!(
         "worker_replica_conflict",
         "1 when this in-process worker is standing by because another replica holds the lock."
     );

@@ -30,17 +30,24 @@ fn store_err(e: StoreError) -> HandlerError {
 
 fn blob_err(e: BlobError) -> HandlerError {
     match e {
-        BlobError::Unavailable(m) => HandlerError::Retryable(format!("blob storage unavailable: {m}")),
+        BlobError::Unavailable(m) => {
+            HandlerError::Retryable(format!("blob storage unavailable: {m}"))
+        }
         other => HandlerError::Permanent(other.to_string()),
     }
 }
 
 /// Parses the task's file, reusing a stored parse when there is one.
-async fn parsed_resume(store: &dyn TaskStore, ctx: &TaskContext, kind: TaskKind) -> Result<(uuid::Uuid, ParsedResume), HandlerError> {
-    let id = kind
-        .file_id(&ctx.task.payload)
-        .ok_or_else(|| HandlerError::Permanent("payload.file_id is missing or not a UUID".into()))?;
-    let owner = OwnerId::parse(&ctx.task.owner_id).map_err(|e| HandlerError::Permanent(e.to_string()))?;
+async fn parsed_resume(
+    store: &dyn TaskStore,
+    ctx: &TaskContext,
+    kind: TaskKind,
+) -> Result<(uuid::Uuid, ParsedResume), HandlerError> {
+    let id = kind.file_id(&ctx.task.payload).ok_or_else(|| {
+        HandlerError::Permanent("payload.file_id is missing or not a UUID".into())
+    })?;
+    let owner =
+        OwnerId::parse(&ctx.task.owner_id).map_err(|e| HandlerError::Permanent(e.to_string()))?;
     let meta = store
         .get_file(&owner, id)
         .await
@@ -57,19 +64,30 @@ async fn parsed_resume(store: &dyn TaskStore, ctx: &TaskContext, kind: TaskKind)
         .get(&original_key(id).map_err(blob_err)?)
         .await
         .map_err(blob_err)?
-        .ok_or_else(|| HandlerError::Permanent(format!("the bytes of file {id} are missing from storage")))?;
+        .ok_or_else(|| {
+            HandlerError::Permanent(format!("the bytes of file {id} are missing from storage"))
+        })?;
     let filename = meta.filename.clone();
-    let parsed = tokio::task::spawn_blocking(move || resume_agent_resume::parse_file(&bytes, Some(&filename)))
-        .await
-        .map_err(|_| HandlerError::Permanent("the résumé parser crashed on this file".into()))?
-        .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+    let parsed = tokio::task::spawn_blocking(move || {
+        resume_agent_resume::parse_file(&bytes, Some(&filename))
+    })
+    .await
+    .map_err(|_| HandlerError::Permanent("the résumé parser crashed on this file".into()))?
+    .map_err(|e| HandlerError::Permanent(e.to_string()))?;
     let text_key = derived_key(id, "text").map_err(blob_err)?;
     ctx.blobs
-        .put(&text_key, parsed.text.clone().into_bytes(), "text/plain; charset=utf-8")
+        .put(
+            &text_key,
+            parsed.text.clone().into_bytes(),
+            "text/plain; charset=utf-8",
+        )
         .await
         .map_err(blob_err)?;
     let json = serde_json::to_vec(&parsed).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    ctx.blobs.put(&cache, json, "application/json").await.map_err(blob_err)?;
+    ctx.blobs
+        .put(&cache, json, "application/json")
+        .await
+        .map_err(blob_err)?;
     Ok((id, parsed))
 }
 
@@ -94,10 +112,14 @@ impl TaskHandler for Parse {
 
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
         let (id, parsed) = parsed_resume(&*self.store, &ctx, TaskKind::ResumeParse).await?;
-        let mut result = serde_json::to_value(&parsed).map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        let mut result =
+            serde_json::to_value(&parsed).map_err(|e| HandlerError::Permanent(e.to_string()))?;
         if let Value::Object(map) = &mut result {
             map.insert("file_id".into(), json!(id));
-            map.insert("text_blob".into(), json!(format!("files/{}/text", id.simple())));
+            map.insert(
+                "text_blob".into(),
+                json!(format!("files/{}/text", id.simple())),
+            );
         }
         Ok(result)
     }
@@ -131,10 +153,12 @@ impl TaskHandler for Match {
             .ok_or_else(|| HandlerError::Permanent("payload.job_description is missing".into()))?
             .to_owned();
         let (id, parsed) = parsed_resume(&*self.store, &ctx, TaskKind::ResumeMatch).await?;
-        let m = tokio::task::spawn_blocking(move || resume_agent_resume::match_resume(&parsed, &job))
-            .await
-            .map_err(|_| HandlerError::Permanent("the matcher crashed".into()))?;
-        let mut result = serde_json::to_value(&m).map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        let m =
+            tokio::task::spawn_blocking(move || resume_agent_resume::match_resume(&parsed, &job))
+                .await
+                .map_err(|_| HandlerError::Permanent("the matcher crashed".into()))?;
+        let mut result =
+            serde_json::to_value(&m).map_err(|e| HandlerError::Permanent(e.to_string()))?;
         if let Value::Object(map) = &mut result {
             map.insert("file_id".into(), json!(id));
         }

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use resume_agent_core::TaskId;
 use resume_agent_core::blob::BlobStore;
@@ -263,9 +263,8 @@ impl Inner {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(self.cfg.lock_retry) => {}
             }
-            match lock.is_held().await {
-                Ok(true) => continue,
-                Ok(false) | Err(_) => {}
+            if let Ok(true) = lock.is_held().await {
+                continue;
             }
             // The lock session was lost (database restart, network cut): take
             // it again unless someone else has.
@@ -337,7 +336,9 @@ impl Inner {
         // The completer outlives the drain by a bound: after it, writes are
         // abandoned and the leases expire (the sweeper recovers the tasks).
         let hard_stop = CancellationToken::new();
-        let completer = tokio::spawn(inner.clone().completer(done_rx, hard_stop.clone()));
+        let (ack_tx, ack_rx) = mpsc::channel(inner.cfg.concurrency * 2 + 16);
+        let acker = tokio::spawn(inner.clone().acker(ack_rx));
+        let completer = tokio::spawn(inner.clone().completer(done_rx, ack_tx, hard_stop.clone()));
         let loops = TaskTracker::new();
         loops.spawn(inner.clone().heartbeat_loop(background.clone()));
         loops.spawn(inner.clone().cancel_watch_loop(background.clone()));
@@ -379,6 +380,10 @@ impl Inner {
         });
         if let Err(e) = completer.await {
             tracing::error!(error = %e, "completer ended abnormally");
+        }
+        // The completer dropped its sender: the acker finishes its backlog.
+        if let Err(e) = acker.await {
+            tracing::error!(error = %e, "acknowledger ended abnormally");
         }
         abandon.abort();
         background.cancel();
@@ -666,6 +671,7 @@ impl Inner {
     async fn completer(
         self: Arc<Self>,
         mut rx: mpsc::Receiver<Done>,
+        acks: mpsc::Sender<(Done, Delivery, bool)>,
         hard_stop: CancellationToken,
     ) {
         let mut batch = Vec::with_capacity(256);
@@ -689,16 +695,34 @@ impl Inner {
             for done in batch.drain(..) {
                 let entry = self.map().remove(&done.id);
                 let Some(entry) = entry else { continue };
-                if !updated.contains(&done.id) {
+                let recorded = updated.contains(&done.id);
+                // The outcome is in the store: the acknowledgement may lag
+                // without holding up the next batch's outcomes (whose leases
+                // are running).
+                if acks.send((done, entry.delivery, recorded)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Acknowledges the backend for recorded outcomes. Acknowledgements are
+    /// independent backend calls (one REST call each on Azure): made
+    /// concurrently, so a batch costs about one round trip, not one per task.
+    async fn acker(self: Arc<Self>, rx: mpsc::Receiver<(Done, Delivery, bool)>) {
+        let me: &Inner = &self;
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+            .for_each_concurrent(ACK_CONCURRENCY, |(done, delivery, recorded)| async move {
+                if recorded {
+                    me.acknowledge(&done, &delivery).await;
+                } else {
                     tracing::warn!(task_id = %done.id, "outcome not recorded: the lease was lost (the task was recovered elsewhere)");
                     metrics::counter!("task_deliveries_dropped_total", "reason" => "lease_lost")
                         .increment(1);
-                    let _ = self.deps.source.complete(&entry.delivery).await;
-                    continue;
+                    let _ = me.deps.source.complete(&delivery).await;
                 }
-                self.acknowledge(&done, &entry.delivery).await;
-            }
-        }
+            })
+            .await;
     }
 
     async fn finish_with_retry(
@@ -790,15 +814,21 @@ impl Inner {
                 }
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
             }
-            for (id, mut delivery) in snapshot {
-                if let Err(e) = self.deps.source.extend(&mut delivery, self.cfg.lease).await {
-                    tracing::warn!(error = %e, task_id = %id, "extending the delivery failed");
-                    continue;
-                }
-                if let Some(entry) = self.map().get_mut(&id) {
-                    entry.delivery = delivery;
-                }
-            }
+            let me: &Inner = &self;
+            futures::stream::iter(snapshot)
+                .for_each_concurrent(ACK_CONCURRENCY, |(id, mut delivery)| async move {
+                    if !me.map().contains_key(&id) {
+                        return; // finished meanwhile
+                    }
+                    if let Err(e) = me.deps.source.extend(&mut delivery, me.cfg.lease).await {
+                        tracing::warn!(error = %e, task_id = %id, "extending the delivery failed");
+                        return;
+                    }
+                    if let Some(entry) = me.map().get_mut(&id) {
+                        entry.delivery = delivery;
+                    }
+                })
+                .await;
         }
     }
 
@@ -903,6 +933,9 @@ impl Inner {
 }
 
 const SWEEP_BATCH: u32 = 500;
+
+/// Backend acknowledgements and lease extensions in flight at once.
+const ACK_CONCURRENCY: usize = 32;
 
 fn new_stop() -> Arc<Stop> {
     Arc::new(Stop {

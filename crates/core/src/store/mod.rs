@@ -329,7 +329,11 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn create_file(&self, file: &NewFile) -> Result<StoredFile, StoreError>;
 
     /// One of the owner's files.
-    async fn get_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<Option<StoredFile>, StoreError>;
+    async fn get_file(
+        &self,
+        owner: &OwnerId,
+        id: uuid::Uuid,
+    ) -> Result<Option<StoredFile>, StoreError>;
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -97,7 +97,8 @@ fn task_from_row(row: &SqliteRow) -> Result<Task, StoreError> {
 
 fn file_from_row(row: &SqliteRow) -> Result<StoredFile, StoreError> {
     Ok(StoredFile {
-        id: uuid::Uuid::parse_str(row.try_get("id")?).map_err(|e| StoreError::Internal(e.to_string()))?,
+        id: uuid::Uuid::parse_str(row.try_get("id")?)
+            .map_err(|e| StoreError::Internal(e.to_string()))?,
         owner_id: row.try_get("owner_id")?,
         filename: row.try_get("filename")?,
         content_type: row.try_get("content_type")?,
@@ -213,7 +214,11 @@ impl TaskStore for SqliteStore {
         file_from_row(&row)
     }
 
-    async fn get_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<Option<StoredFile>, StoreError> {
+    async fn get_file(
+        &self,
+        owner: &OwnerId,
+        id: uuid::Uuid,
+    ) -> Result<Option<StoredFile>, StoreError> {
         let row = sqlx::query(
             "SELECT id, owner_id, filename, content_type, size, sha256, created_at
              FROM files WHERE id = ?1 AND owner_id = ?2",
