@@ -77,6 +77,14 @@ fn main() -> std::process::ExitCode {
         }
     };
     resume_agent_telemetry::init_logging(config.log_format);
+    // Panics (a parser crate failing on a hostile file, caught and turned
+    // into a failed task) go to the structured log, not raw stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(panic = %info, location = location.as_deref().unwrap_or("?"), "panic");
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
