@@ -142,6 +142,7 @@ pub async fn store_conformance(store: Arc<dyn TaskStore>) {
     leases(&*store).await;
     sweeper(&*store).await;
     concurrent_claims(store.clone()).await;
+    concurrent_idempotency(store.clone()).await;
     files(&*store).await;
     store.ping().await.unwrap();
 }
@@ -728,6 +729,29 @@ async fn concurrent_claims(store: Arc<dyn TaskStore>) {
     let mut expected = ids.to_vec();
     expected.sort();
     assert_eq!(all, expected, "each task claimed exactly once");
+}
+
+async fn concurrent_idempotency(store: Arc<dyn TaskStore>) {
+    // Twenty racing submissions with one key (they may share an insert batch).
+    let key = IdempotencyKey::parse("racing-key").unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        let mut t = new_task("racer-idem", TaskKind::SystemNoop);
+        t.idempotency_key = Some(key.clone());
+        handles.push(tokio::spawn(
+            async move { store.create_task(t).await.unwrap() },
+        ));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    for h in handles {
+        let c = h.await.unwrap();
+        created += usize::from(c.created);
+        ids.insert(c.task.id);
+    }
+    assert_eq!((created, ids.len()), (1, 1), "one task for one key");
+    assert_eq!(store.stats(&owner("racer-idem")).await.unwrap().queued, 1);
 }
 
 async fn files(store: &dyn TaskStore) {

@@ -25,7 +25,7 @@ use crate::file::{NewFile, StoredFile};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
 
 /// Store failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (connection refused, pool timed out):
     /// the caller should answer 503 and may retry.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
@@ -38,6 +38,115 @@ pub struct PgStore {
     pool: PgPool,
     max: u32,
     notifier: Arc<Notifier>,
+    inserter: Arc<tokio::sync::OnceCell<mpsc::Sender<InsertJob>>>,
+}
+
+/// One submission waiting for its batch: `Some(task)` once inserted, `None`
+/// when (owner, idempotency key) existed already.
+struct InsertJob {
+    new: NewTask,
+    done: oneshot::Sender<Result<Option<Task>, StoreError>>,
+}
+
+/// Batches in flight at once.
+const INSERT_EXECUTORS: usize = 4;
+
+fn spawn_inserter(pool: PgPool) -> mpsc::Sender<InsertJob> {
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(insert_batches(pool, rx));
+    tx
+}
+
+/// Group commit for submissions: whatever arrived while the previous
+/// batches were executing goes into one multi-row INSERT, so under load the
+/// database parses, plans and commits once per batch rather than once per
+/// task, and an idle system still inserts a lone task at once.
+async fn insert_batches(pool: PgPool, mut rx: mpsc::Receiver<InsertJob>) {
+    let executors = Arc::new(tokio::sync::Semaphore::new(INSERT_EXECUTORS));
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        let Ok(permit) = executors.clone().acquire_owned().await else {
+            return;
+        };
+        if rx.recv_many(&mut buf, 512).await == 0 {
+            return;
+        }
+        let jobs = std::mem::take(&mut buf);
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            insert_batch(&pool, jobs).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
+    let n = jobs.len();
+    let (mut ids, mut owners, mut kinds, mut payloads) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut attempts, mut timeouts, mut keys) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for j in &jobs {
+        ids.push(j.new.id.0);
+        owners.push(j.new.owner.as_str().to_owned());
+        kinds.push(j.new.kind.as_str());
+        payloads.push(j.new.payload.to_string());
+        attempts.push(j.new.max_attempts);
+        timeouts.push(j.new.timeout_secs);
+        keys.push(
+            j.new
+                .idempotency_key
+                .as_ref()
+                .map(|k| k.as_str().to_owned()),
+        );
+    }
+    // Rows whose (owner, key) exists already (or repeats within the batch)
+    // are skipped by ON CONFLICT and not returned.
+    let sql = format!(
+        "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, idempotency_key)
+         SELECT u.id, u.owner_id, u.kind, 'queued', u.payload::jsonb, u.max_attempts, u.timeout_secs, u.key
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[])
+              WITH ORDINALITY AS u(id, owner_id, kind, payload, max_attempts, timeout_secs, key, n)
+         ORDER BY u.n
+         ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let result = sqlx::query(&sql)
+        .bind(&ids)
+        .bind(&owners)
+        .bind(&kinds)
+        .bind(&payloads)
+        .bind(&attempts)
+        .bind(&timeouts)
+        .bind(&keys)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from)
+        .and_then(|rows| {
+            rows.iter()
+                .map(task_from_row)
+                .collect::<Result<Vec<_>, _>>()
+        });
+    match result {
+        Ok(tasks) => {
+            let mut by_id: HashMap<Uuid, Task> = tasks.into_iter().map(|t| (t.id.0, t)).collect();
+            for j in jobs {
+                let _ = j.done.send(Ok(by_id.remove(&j.new.id.0)));
+            }
+        }
+        Err(e) => {
+            for j in jobs {
+                let _ = j.done.send(Err(e.clone()));
+            }
+        }
+    }
 }
 
 /// Fans `task_status` notifications out to the streams watching each task.
@@ -149,6 +258,7 @@ impl PgStore {
             pool: pg,
             max: pool.max_connections,
             notifier: Arc::default(),
+            inserter: Arc::default(),
         })
     }
 
@@ -160,6 +270,7 @@ impl PgStore {
             pool,
             max,
             notifier: Arc::default(),
+            inserter: Arc::default(),
         }
     }
 
@@ -273,27 +384,23 @@ impl TaskStore for PgStore {
     }
 
     async fn create_task(&self, new: NewTask) -> Result<Created, StoreError> {
-        // Insert, or do nothing when (owner, idempotency key) exists already.
-        let sql = format!(
-            "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, idempotency_key)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)
-             ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-             RETURNING {COLUMNS}"
-        );
+        // Concurrent submissions are inserted together (see `insert_batches`).
+        let tx = self
+            .inserter
+            .get_or_init(|| async { spawn_inserter(self.pool.clone()) })
+            .await;
+        let owner = new.owner.clone();
         let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
-        let row = sqlx::query(&sql)
-            .bind(new.id.0)
-            .bind(new.owner.as_str())
-            .bind(new.kind.as_str())
-            .bind(&new.payload)
-            .bind(new.max_attempts)
-            .bind(new.timeout_secs)
-            .bind(&key)
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = row {
+        let (done, inserted) = oneshot::channel();
+        tx.send(InsertJob { new, done })
+            .await
+            .map_err(|_| StoreError::Unavailable("the insert batcher stopped".into()))?;
+        let inserted = inserted
+            .await
+            .map_err(|_| StoreError::Unavailable("the insert batcher stopped".into()))??;
+        if let Some(task) = inserted {
             return Ok(Created {
-                task: task_from_row(&row)?,
+                task,
                 created: true,
             });
         }
@@ -301,7 +408,7 @@ impl TaskStore for PgStore {
         let sql =
             format!("SELECT {COLUMNS} FROM tasks WHERE owner_id = $1 AND idempotency_key = $2");
         let row = sqlx::query(&sql)
-            .bind(new.owner.as_str())
+            .bind(owner.as_str())
             .bind(&key)
             .fetch_one(&self.pool)
             .await?;
