@@ -43,29 +43,6 @@ async fn wait_stat(p: &Phase5, key: &str, at_least: i64, deadline: Duration) -> 
     .await
 }
 
-struct ProbeLine {
-    start: bool,
-    task: String,
-    pid: u32,
-    at_us: i64,
-}
-
-fn read_probe(path: &std::path::Path) -> Vec<ProbeLine> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            ProbeLine {
-                start: f[0] == "start",
-                task: f[1].to_owned(),
-                pid: f[3].parse().unwrap(),
-                at_us: f[4].parse().unwrap(),
-            }
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_the_worker_three_times_and_every_task_still_succeeds_once_at_a_time() {
     let probe = std::env::temp_dir().join(format!("ra-probe-{}", uuid::Uuid::new_v4().simple()));
@@ -99,46 +76,14 @@ async fn kill_9_the_worker_three_times_and_every_task_still_succeeds_once_at_a_t
 
     // The handler's side effects: per task, attempts never overlap, and none
     // starts after the task was marked terminal.
-    let lines = read_probe(&probe);
-    let mut by_task: HashMap<&str, Vec<&ProbeLine>> = HashMap::new();
-    for l in &lines {
-        by_task.entry(l.task.as_str()).or_default().push(l);
-    }
-    let mut reruns = 0;
+    let mut finished = HashMap::new();
     for id in &ids {
         let t = p.task(id).await;
-        let finished = chrono::DateTime::parse_from_rfc3339(t["finished_at"].as_str().unwrap())
-            .unwrap()
-            .timestamp_micros();
-        let events = by_task
-            .get(id.as_str())
-            .unwrap_or_else(|| panic!("task {id} never ran"));
-        // Attempts as (start, end) per process; an attempt without an end
-        // ended when its process was killed.
-        let mut spans: Vec<(i64, i64)> = Vec::new();
-        for s in events.iter().filter(|l| l.start) {
-            let end = events
-                .iter()
-                .filter(|l| !l.start && l.pid == s.pid && l.at_us >= s.at_us)
-                .map(|l| l.at_us)
-                .min()
-                .or_else(|| kills.get(&s.pid).copied())
-                .unwrap_or_else(|| panic!("task {id}: an attempt in pid {} never ended", s.pid));
-            spans.push((s.at_us, end));
-            assert!(
-                s.at_us <= finished,
-                "task {id} started after it was marked terminal"
-            );
-        }
-        spans.sort_unstable();
-        reruns += spans.len() - 1;
-        for w in spans.windows(2) {
-            assert!(
-                w[1].0 >= w[0].1,
-                "task {id} ran twice at the same time: {spans:?}"
-            );
-        }
+        let at = chrono::DateTime::parse_from_rfc3339(t["finished_at"].as_str().unwrap()).unwrap();
+        finished.insert(id.clone(), at.timestamp_micros());
     }
+    let reruns =
+        common::assert_attempts_never_overlap(&common::read_probe(&probe), &ids, &kills, &finished);
     eprintln!("300 tasks, 3 kills: {reruns} attempts re-run after a kill");
     assert!(
         reruns > 0,

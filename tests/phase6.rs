@@ -10,7 +10,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{Phase5, Proc, eventually, free_port, fresh_database, sample};
+use common::{Phase5, ProbeLine, Proc, eventually, free_port, fresh_database, read_probe, sample};
 use futures::StreamExt as _;
 use resume_agent_azure::StorageAccount;
 use resume_agent_core::config::AzureQueueConfig;
@@ -237,29 +237,6 @@ fn storage_calls(exposition: &str) -> f64 {
         .sum()
 }
 
-struct ProbeLine {
-    start: bool,
-    task: String,
-    pid: u32,
-    at_us: i64,
-}
-
-fn read_probe(path: &std::path::Path) -> Vec<ProbeLine> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            ProbeLine {
-                start: f[0] == "start",
-                task: f[1].to_owned(),
-                pid: f[3].parse().unwrap(),
-                at_us: f[4].parse().unwrap(),
-            }
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_2000_noop_tasks_and_run_each_exactly_once() {
     let probe = probe_file();
@@ -440,36 +417,13 @@ async fn kill_9_one_of_three_workers_and_all_300_sleeps_succeed_never_twice_at_o
         stats,
         json!({"queued": 0, "running": 0, "succeeded": 300, "failed": 0, "cancelled": 0})
     );
-    let lines = read_probe(&probe);
-    let mut by_task: HashMap<&str, Vec<&ProbeLine>> = HashMap::new();
-    for l in &lines {
-        by_task.entry(l.task.as_str()).or_default().push(l);
-    }
-    let mut reruns = 0;
-    for id in &ids {
-        let events = by_task
-            .get(id.as_str())
-            .unwrap_or_else(|| panic!("task {id} never ran"));
-        let mut spans: Vec<(i64, i64)> = Vec::new();
-        for s in events.iter().filter(|l| l.start) {
-            let end = events
-                .iter()
-                .filter(|l| !l.start && l.pid == s.pid && l.at_us >= s.at_us)
-                .map(|l| l.at_us)
-                .min()
-                .or_else(|| (s.pid == killed_pid).then_some(killed_at))
-                .unwrap_or_else(|| panic!("task {id}: an attempt in pid {} never ended", s.pid));
-            spans.push((s.at_us, end));
-        }
-        spans.sort_unstable();
-        reruns += spans.len() - 1;
-        for w in spans.windows(2) {
-            assert!(
-                w[1].0 >= w[0].1,
-                "task {id} ran twice at the same time: {spans:?}"
-            );
-        }
-    }
+    let kills = HashMap::from([(killed_pid, killed_at)]);
+    let reruns = common::assert_attempts_never_overlap(
+        &common::read_probe(&probe),
+        &ids,
+        &kills,
+        &HashMap::new(),
+    );
     eprintln!("300 tasks, one worker killed: {reruns} attempts re-run");
     assert!(
         reruns > 0,

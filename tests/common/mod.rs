@@ -391,3 +391,76 @@ impl Drop for PgCluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// One line of the worker's test probe (`RESUME_AGENT_TEST_PROBE`).
+pub struct ProbeLine {
+    pub start: bool,
+    pub task: String,
+    pub pid: u32,
+    pub at_us: i64,
+}
+
+pub fn read_probe(path: &std::path::Path) -> Vec<ProbeLine> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            ProbeLine {
+                start: f[0] == "start",
+                task: f[1].to_owned(),
+                pid: f[3].parse().unwrap(),
+                at_us: f[4].parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// Asserts from the probe that no task of `ids` ran twice at the same time
+/// (an attempt without an `end` line ended when its process was killed, at
+/// the time in `kills`) and, for tasks in `finished`, that no attempt
+/// started after the task was marked terminal. Returns how many attempts
+/// were re-runs.
+pub fn assert_attempts_never_overlap(
+    lines: &[ProbeLine],
+    ids: &[String],
+    kills: &HashMap<u32, i64>,
+    finished: &HashMap<String, i64>,
+) -> usize {
+    let mut by_task: HashMap<&str, Vec<&ProbeLine>> = HashMap::new();
+    for l in lines {
+        by_task.entry(l.task.as_str()).or_default().push(l);
+    }
+    let mut reruns = 0;
+    for id in ids {
+        let events = by_task
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("task {id} never ran"));
+        let mut spans: Vec<(i64, i64)> = Vec::new();
+        for s in events.iter().filter(|l| l.start) {
+            let end = events
+                .iter()
+                .filter(|l| !l.start && l.pid == s.pid && l.at_us >= s.at_us)
+                .map(|l| l.at_us)
+                .min()
+                .or_else(|| kills.get(&s.pid).copied())
+                .unwrap_or_else(|| panic!("task {id}: an attempt in pid {} never ended", s.pid));
+            spans.push((s.at_us, end));
+            if let Some(done) = finished.get(id) {
+                assert!(
+                    s.at_us <= *done,
+                    "task {id} started after it was marked terminal"
+                );
+            }
+        }
+        spans.sort_unstable();
+        reruns += spans.len() - 1;
+        for w in spans.windows(2) {
+            assert!(
+                w[1].0 >= w[0].1,
+                "task {id} ran twice at the same time: {spans:?}"
+            );
+        }
+    }
+    reruns
+}
