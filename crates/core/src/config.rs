@@ -205,6 +205,9 @@ pub struct WorkerConfig {
     /// `LOCK_RETRY_MS` (default 2000): how often a standby in-process
     /// worker tries the single-replica lock, and the holder checks it.
     pub lock_retry: Duration,
+    /// `TASK_RETENTION_DAYS` (default 30; 0 keeps tasks forever): finished
+    /// tasks older than this are deleted by the sweeper.
+    pub retention: Option<Duration>,
     /// `RESUME_AGENT_TEST_PROBE` (tests only): a file where every attempt's
     /// start and end are appended, for fault-injection tests.
     pub test_probe: Option<PathBuf>,
@@ -495,6 +498,10 @@ impl Config {
             retry_base: millis(src, "RETRY_BACKOFF_BASE_MS", 1000, 1, 3_600_000)?,
             retry_max: millis(src, "RETRY_BACKOFF_MAX_MS", 300_000, 1, 86_400_000)?,
             lock_retry: millis(src, "LOCK_RETRY_MS", 2000, 50, 600_000)?,
+            retention: match parsed(src, "TASK_RETENTION_DAYS", 30u64, range(0, 36_500))? {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            },
             test_probe: src.get("RESUME_AGENT_TEST_PROBE").map(PathBuf::from),
         };
         if worker.heartbeat >= worker.lease {

@@ -144,6 +144,7 @@ pub async fn store_conformance(store: Arc<dyn TaskStore>) {
     concurrent_claims(store.clone()).await;
     concurrent_idempotency(store.clone()).await;
     files(&*store).await;
+    pruning(&*store).await;
     store.ping().await.unwrap();
 }
 
@@ -752,6 +753,60 @@ async fn concurrent_idempotency(store: Arc<dyn TaskStore>) {
     }
     assert_eq!((created, ids.len()), (1, 1), "one task for one key");
     assert_eq!(store.stats(&owner("racer-idem")).await.unwrap().queued, 1);
+}
+
+async fn pruning(store: &dyn TaskStore) {
+    let o = owner("pruner");
+    let old = store
+        .create_task(new_task("pruner", TaskKind::SystemNoop))
+        .await
+        .unwrap()
+        .task;
+    store.claim(&[old.id], W1, LEASE).await.unwrap();
+    let ok = FinishOutcome::Succeeded(json!({}));
+    store
+        .finish(
+            W1,
+            &[Finish {
+                id: old.id,
+                attempt: 1,
+                outcome: ok,
+            }],
+        )
+        .await
+        .unwrap();
+    let queued = store
+        .create_task(new_task("pruner", TaskKind::SystemNoop))
+        .await
+        .unwrap()
+        .task;
+    // Nothing has been finished for an hour.
+    let _ = store
+        .prune_finished(Duration::from_secs(3600), 1000)
+        .await
+        .unwrap();
+    assert!(
+        store.get_task(&o, old.id).await.unwrap().is_some(),
+        "pruned a recent task"
+    );
+    let pruned = eventually(Duration::from_secs(10), "pruning", || async {
+        let n = store
+            .prune_finished(Duration::from_millis(10), 1000)
+            .await
+            .unwrap();
+        store
+            .get_task(&o, old.id)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(n)
+    })
+    .await;
+    assert!(pruned >= 1);
+    assert!(
+        store.get_task(&o, queued.id).await.unwrap().is_some(),
+        "pruned an unfinished task"
+    );
 }
 
 async fn files(store: &dyn TaskStore) {

@@ -143,6 +143,10 @@ fn describe() {
         "tasks_redispatched_total",
         "Queued tasks handed to the backend again by the sweeper."
     );
+    describe_counter!(
+        "tasks_pruned_total",
+        "Finished tasks deleted after TASK_RETENTION_DAYS."
+    );
     describe_gauge!("worker_ready", "1 when this worker reports ready, else 0.");
     describe_gauge!(
         "task_backend_poison_depth",

@@ -891,6 +891,13 @@ impl Inner {
         }
         self.dispatch(&again).await;
         self.sweep_stale(self.cfg.redispatch_after).await?;
+        if let Some(age) = self.cfg.retention {
+            let n = self.deps.store.prune_finished(age, PRUNE_BATCH).await?;
+            if n > 0 {
+                metrics::counter!("tasks_pruned_total").increment(n);
+                tracing::debug!(n, "pruned finished tasks past retention");
+            }
+        }
         Ok(())
     }
 
@@ -933,6 +940,9 @@ impl Inner {
 }
 
 const SWEEP_BATCH: u32 = 500;
+
+/// Finished tasks deleted per sweep at most (bounded work per tick).
+const PRUNE_BATCH: u32 = 1000;
 
 /// Backend acknowledgements and lease extensions in flight at once.
 const ACK_CONCURRENCY: usize = 32;

@@ -393,6 +393,10 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Redispatch>, StoreError>;
 
+    /// Deletes up to `limit` finished tasks that finished more than `age`
+    /// ago, oldest first; returns how many.
+    async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError>;
+
     /// A wake-up whenever the task's status may have changed, when this
     /// store can push changes (PostgreSQL: LISTEN/NOTIFY). `None` means the
     /// caller polls.

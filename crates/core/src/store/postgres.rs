@@ -712,6 +712,25 @@ impl TaskStore for PgStore {
             .collect()
     }
 
+    async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError> {
+        // Through the partial index tasks_finished_idx; SKIP LOCKED so
+        // replicas pruning at once split the work.
+        let done = sqlx::query(
+            "DELETE FROM tasks WHERE id IN (
+                SELECT id FROM tasks
+                WHERE status IN ('succeeded', 'failed', 'cancelled')
+                  AND finished_at < now() - make_interval(secs => $1)
+                ORDER BY finished_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(age.as_secs_f64())
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn watch(&self, id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
         let notifier = self.notifier.clone();
         let pool = self.pool.clone();

@@ -545,6 +545,21 @@ impl TaskStore for SqliteStore {
             .collect()
     }
 
+    async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM tasks WHERE id IN (
+                SELECT id FROM tasks
+                WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ?1
+                ORDER BY finished_at
+                LIMIT ?2)",
+        )
+        .bind(now_us() - micros(age))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn recover_leases(
         &self,
         scope: LeaseScope<'_>,
