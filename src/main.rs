@@ -15,7 +15,7 @@ use resume_agent_core::store::{self, TaskStore};
 use resume_agent_queue::azure_queue::AzureQueue;
 use resume_agent_queue::in_process::{HttpDispatcher, InProcessQueue, LocalBackend};
 use resume_agent_queue::{TaskBackend, TaskSource};
-use resume_agent_web::WebApp;
+use resume_agent_web::{WebApp, WebSettings};
 use resume_agent_worker::{Registry, Runtime, Worker};
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +76,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // The web's own settings (authentication, limits) are checked at start
+    // too, for every command that serves the web.
+    let web_settings = if matches!(role, Role::Web | Role::Serve) {
+        match WebSettings::from_source(&config, &resume_agent_core::config::Env) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("resume-agent: configuration error: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     resume_agent_telemetry::init_logging(config.log_format);
     // Panics (a parser crate failing on a hostile file, caught and turned
     // into a failed task) go to the structured log, not raw stderr.
@@ -95,7 +108,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(cli.command, config, web_settings)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "exiting on error");
@@ -129,7 +142,13 @@ fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(
+    command: Command,
+    config: Config,
+    web_settings: Option<WebSettings>,
+) -> anyhow::Result<()> {
+    let web_settings =
+        move || web_settings.context("web settings were not parsed for this command");
     let db = match &config.database {
         DatabaseConfig::Postgres(url) => url.redacted(),
         DatabaseConfig::Embedded(path) => format!("embedded sqlite at {}", path.display()),
@@ -170,8 +189,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     (queue, worker)
                 }
             };
-            let web = WebApp::build(
+            let web = WebApp::build_with(
                 &config,
+                web_settings()?,
                 None,
                 resume_agent_web::Deps {
                     store,
@@ -203,8 +223,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .context("building the worker client")?,
                 BackendKind::AzureQueue => open_azure_queue(&config).await?,
             };
-            let web = WebApp::build(
+            let web = WebApp::build_with(
                 &config,
+                web_settings()?,
                 None,
                 resume_agent_web::Deps {
                     store,
