@@ -326,27 +326,7 @@ async fn metrics_move_after_tasks_run_and_pass_promtool() {
     // Raw ids never become label values.
     assert!(!web.contains(&id), "a task id leaked into a metric label");
     for (name, body) in [("web", &web), ("worker", &worker)] {
-        let mut child = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool is required (the test command installs it)");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics failed for {name}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::promtool_check(name, body);
     }
 }
 

@@ -203,31 +203,6 @@ fn migrate(env: &HashMap<String, String>) {
     assert!(status.success(), "migrate failed");
 }
 
-/// `promtool check metrics` on an exposition (the test command installs it).
-fn promtool_check(name: &str, body: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is required (the test command installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed for {name}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Sum of `azure_storage_requests_total` over every operation and outcome.
 fn storage_calls(exposition: &str) -> f64 {
     exposition
@@ -365,7 +340,7 @@ async fn three_workers_share_2000_noop_tasks_and_run_each_exactly_once() {
     );
     assert!(total / 2000.0 < 4.0, "{total} storage calls for 2000 tasks");
     for (name, body) in [("web", &w), ("worker", &m)] {
-        promtool_check(name, body);
+        common::promtool_check(name, body);
     }
     std::fs::remove_file(&probe).ok();
 }
