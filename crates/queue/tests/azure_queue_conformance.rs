@@ -83,13 +83,14 @@ async fn extend_keeps_a_message_invisible_and_hands_out_a_new_pop_receipt() {
     q.enqueue(&[msg()], Duration::ZERO).await.unwrap();
     let mut d = receive_one(&q, Duration::from_secs(2), Duration::from_secs(10)).await;
     let old = d.receipt.clone();
-    q.extend(&mut d, Duration::from_secs(5)).await.unwrap();
+    q.extend(&mut d, Duration::from_secs(30)).await.unwrap();
     assert_ne!(
         d.receipt, old,
         "update-message must return a new pop receipt"
     );
     assert!(matches!(d.receipt, Receipt::Queue { .. }));
-    // Past the first lease (2 s) it is still invisible: extended to 5 s.
+    // Past the first lease (2 s) it is still invisible: extended to 30 s
+    // (a wide margin, so a slow receive on a loaded machine cannot reach it).
     let again = q
         .receive(32, Duration::from_millis(3000), Duration::from_secs(30))
         .await
