@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Phase5, Proc, eventually, free_port};
+use common::{Phase5, eventually};
 use serde_json::{Value, json};
 
 /// A minimal SSE client: returns (events as JSON, saw a `retry:` hint).
@@ -110,25 +110,11 @@ async fn sse_follows_a_task_run_by_a_separate_worker_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_follows_a_task_run_by_a_separate_worker_on_the_embedded_store() {
     // Web and worker as separate processes sharing one embedded database.
-    let data = std::env::temp_dir().join(format!("ra-sse-{}", uuid::Uuid::new_v4().simple()));
-    let (wp, kp) = (free_port(), free_port());
-    let mut env = common::base_env("unused", wp, kp);
-    env.remove("DATABASE_URL");
-    env.insert("DATA_DIR".into(), data.display().to_string());
-    env.insert("WORKER_CONCURRENCY".into(), "1".into());
-    env.insert("CANCEL_POLL_MS".into(), "100".into());
-    let worker = Proc::start("worker", "worker", &env);
-    let web = Proc::start("web", "web", &env);
-    let p = Phase5 {
-        web,
-        worker,
-        web_url: format!("http://127.0.0.1:{wp}"),
-        worker_url: format!("http://127.0.0.1:{kp}"),
-        env,
-        http: reqwest::Client::new(),
-    };
-    p.wait_ready(&format!("{}/ready", p.worker_url)).await;
-    p.wait_ready(&format!("{}/api/ready", p.web_url)).await;
+    let p = Phase5::start_with(
+        None,
+        &[("WORKER_CONCURRENCY", "1"), ("CANCEL_POLL_MS", "100")],
+    )
+    .await;
     watch_to_the_end(&p).await;
 }
 

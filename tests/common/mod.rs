@@ -143,33 +143,83 @@ impl Phase5 {
     }
 
     pub async fn start_on(db: &str, extra: &[(&str, &str)]) -> Self {
-        let (wp, kp) = (free_port(), free_port());
-        let mut env = base_env(db, wp, kp);
-        for (k, v) in extra {
-            env.insert((*k).into(), (*v).into());
+        Self::start_with(Some(db), extra).await
+    }
+
+    /// Starts web and worker on `db` (None: the embedded store in a fresh
+    /// DATA_DIR). Ports come from `free_port()`, which another test may grab
+    /// before our process binds it: a process that exits at start is
+    /// restarted on new ports (up to three times).
+    pub async fn start_with(db: Option<&str>, extra: &[(&str, &str)]) -> Self {
+        let mut last_logs = Vec::new();
+        for _attempt in 0..3 {
+            let (wp, kp) = (free_port(), free_port());
+            let mut env = base_env(db.unwrap_or(""), wp, kp);
+            if db.is_none() {
+                env.remove("DATABASE_URL");
+            }
+            for (k, v) in extra {
+                env.insert((*k).into(), (*v).into());
+            }
+            if db.is_some() {
+                // Migrations run first, as the Kubernetes Job does.
+                let status = Command::new(env!("CARGO_BIN_EXE_resume-agent"))
+                    .arg("migrate")
+                    .env_clear()
+                    .envs(&env)
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "migrate failed");
+            }
+            let worker = Proc::start("worker", "worker", &env);
+            let web = Proc::start("web", "web", &env);
+            let mut me = Self {
+                web,
+                worker,
+                web_url: format!("http://127.0.0.1:{wp}"),
+                worker_url: format!("http://127.0.0.1:{kp}"),
+                env,
+                http: reqwest::Client::new(),
+            };
+            if me.both_ready().await {
+                return me;
+            }
+            last_logs = me.web.logs();
+            last_logs.extend(me.worker.logs());
         }
-        // Migrations run first, as the Kubernetes Job does.
-        let status = Command::new(env!("CARGO_BIN_EXE_resume-agent"))
-            .arg("migrate")
-            .env_clear()
-            .envs(&env)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "migrate failed");
-        let worker = Proc::start("worker", "worker", &env);
-        let web = Proc::start("web", "web", &env);
-        let me = Self {
-            web,
-            worker,
-            web_url: format!("http://127.0.0.1:{wp}"),
-            worker_url: format!("http://127.0.0.1:{kp}"),
-            env,
-            http: reqwest::Client::new(),
-        };
-        me.wait_ready(&format!("{}/api/ready", me.web_url)).await;
-        me.wait_ready(&format!("{}/ready", me.worker_url)).await;
-        me
+        panic!(
+            "web and worker did not become ready; their logs:\n{}",
+            last_logs.join("\n")
+        );
+    }
+
+    /// Waits until both answer ready; false if either process exits first.
+    async fn both_ready(&mut self) -> bool {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        let urls = [
+            format!("{}/api/ready", self.web_url),
+            format!("{}/ready", self.worker_url),
+        ];
+        loop {
+            let mut ready = 0;
+            for u in &urls {
+                if let Ok(r) = self.http.get(u).send().await
+                    && r.status().is_success()
+                {
+                    ready += 1;
+                }
+            }
+            if ready == urls.len() {
+                return true;
+            }
+            let exited = self.web.child.try_wait().ok().flatten().is_some()
+                || self.worker.child.try_wait().ok().flatten().is_some();
+            if exited || std::time::Instant::now() > end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn wait_ready(&self, url: &str) {

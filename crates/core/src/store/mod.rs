@@ -431,10 +431,9 @@ pub async fn open(
             std::sync::Arc::new(store)
         }
         DatabaseConfig::Embedded(path) => {
-            let store = sqlite::SqliteStore::open(path, &config.pool).await?;
-            // The embedded file has no operator running `migrate`: always bring it up to date.
-            store.migrate().await?;
-            std::sync::Arc::new(store)
+            // The embedded file has no operator running `migrate`: always
+            // bring it up to date (under a lock shared by web and worker).
+            std::sync::Arc::new(sqlite::open_shared(path, &config.pool).await?)
         }
     })
 }

@@ -39,7 +39,6 @@ const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_a
 pub struct SqliteStore {
     pool: SqlitePool,
     max: u32,
-    path: std::path::PathBuf,
 }
 
 fn now_us() -> i64 {
@@ -154,40 +153,57 @@ impl SqliteStore {
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Self {
-            pool,
-            max,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { pool, max })
     }
 
-    /// Applies pending migrations. Web and worker may open the same file
-    /// at once, and SQLite has no advisory lock, so the migration runs under
-    /// an exclusive file lock beside the database.
+    /// Applies pending migrations (single process; see [`open_shared`]
+    /// when several processes share the file).
     ///
     /// # Errors
-    /// When a migration fails or the lock file cannot be used.
+    /// When a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let lock_path = self.path.with_extension("migrate-lock");
-        let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)?;
-            f.lock()?;
-            Ok(f)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
-        .map_err(|e| StoreError::Unavailable(format!("cannot take the migration lock: {e}")))?;
-        let result = MIGRATOR
+        MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Internal(e.to_string()));
-        drop(lock);
-        result
+            .map_err(|e| StoreError::Internal(e.to_string()))
     }
+}
+
+/// Opens the embedded database and brings it up to date when web and worker
+/// (two processes) may do so at the same moment. SQLite has no advisory
+/// lock, and switching a new file to WAL or migrating it while another
+/// process does the same fails with "database is locked", so the whole
+/// open-and-migrate runs under an exclusive file lock beside the database.
+///
+/// # Errors
+/// When the file cannot be opened or migrated, or the lock file used.
+pub async fn open_shared(path: &Path, pool: &PoolConfig) -> Result<SqliteStore, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir).await.map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let lock_path = path.with_extension("migrate-lock");
+    let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        f.lock()?;
+        Ok(f)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(e.to_string()))?
+    .map_err(|e| StoreError::Unavailable(format!("cannot take the database open lock: {e}")))?;
+    let result = async {
+        let store = SqliteStore::open(path, pool).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+    .await;
+    drop(lock);
+    result
 }
 
 #[async_trait]
