@@ -189,7 +189,7 @@ async fn run(
                     (queue, worker)
                 }
             };
-            let web = WebApp::build_with(
+            let web = WebApp::build(
                 &config,
                 web_settings()?,
                 None,
@@ -223,7 +223,7 @@ async fn run(
                 .context("building the worker client")?,
                 BackendKind::AzureQueue => open_azure_queue(&config).await?,
             };
-            let web = WebApp::build_with(
+            let web = WebApp::build(
                 &config,
                 web_settings()?,
                 None,

@@ -35,14 +35,6 @@ async fn submit_many(p: &Phase5, n: usize, body: Value) -> Vec<String> {
     ids
 }
 
-async fn wait_stat(p: &Phase5, key: &str, at_least: i64, deadline: Duration) -> Value {
-    eventually(deadline, &format!("{key} >= {at_least}"), || async {
-        let s = p.stats().await;
-        (s[key].as_i64()? >= at_least).then_some(s)
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_the_worker_three_times_and_every_task_still_succeeds_once_at_a_time() {
     let probe = std::env::temp_dir().join(format!("ra-probe-{}", uuid::Uuid::new_v4().simple()));
@@ -61,14 +53,17 @@ async fn kill_9_the_worker_three_times_and_every_task_still_succeeds_once_at_a_t
 
     let mut kills: HashMap<u32, i64> = HashMap::new();
     for round in 1..=3 {
-        wait_stat(&p, "succeeded", 40 * round, Duration::from_secs(60)).await;
+        p.wait_stat("succeeded", 40 * round, Duration::from_secs(60))
+            .await;
         let pid = p.worker.child.id();
         kills.insert(pid, chrono::Utc::now().timestamp_micros());
         p.worker.kill9();
         p.worker = Proc::start("worker", "worker", &p.env);
         p.wait_ready(&format!("{}/ready", p.worker_url)).await;
     }
-    let stats = wait_stat(&p, "succeeded", 300, Duration::from_secs(120)).await;
+    let stats = p
+        .wait_stat("succeeded", 300, Duration::from_secs(120))
+        .await;
     assert_eq!(
         stats,
         json!({"queued": 0, "running": 0, "succeeded": 300, "failed": 0, "cancelled": 0})
@@ -140,7 +135,7 @@ async fn sigterm_finishes_short_tasks_hands_back_long_ones_and_exits_within_the_
         json!({"kind": "system.sleep", "payload": {"ms": 6000}}),
     )
     .await;
-    wait_stat(&p, "running", 7, Duration::from_secs(20)).await;
+    p.wait_stat("running", 7, Duration::from_secs(20)).await;
     let term = Instant::now();
     p.worker.sigterm();
     // Readiness goes 503 at once while draining.
@@ -228,7 +223,7 @@ async fn a_second_in_process_worker_stands_by_and_takes_over_when_the_first_dies
         json!({"kind": "system.sleep", "payload": {"ms": 300}}),
     )
     .await;
-    wait_stat(&p, "succeeded", 4, Duration::from_secs(20)).await;
+    p.wait_stat("succeeded", 4, Duration::from_secs(20)).await;
     p.worker.kill9();
     // The standby takes over and finishes the queue.
     for id in &ids {

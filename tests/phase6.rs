@@ -107,23 +107,18 @@ impl Phase6 {
     }
 
     async fn wait_ready(&self, url: &str) {
-        eventually(Duration::from_secs(30), &format!("{url} ready"), || async {
-            let r = self.http.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        })
-        .await;
+        common::wait_http_ready(&self.http, url).await;
     }
 
     async fn submit(&self, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/api/tasks", self.web_url))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.api().submit(body).await
+    }
+
+    fn api(&self) -> common::Api {
+        common::Api {
+            http: self.http.clone(),
+            base: self.web_url.clone(),
+        }
     }
 
     /// Submits `n` copies of `body`, 16 at a time; every one must be accepted.
@@ -140,41 +135,19 @@ impl Phase6 {
     }
 
     async fn task(&self, id: &str) -> Value {
-        self.http
-            .get(format!("{}/api/tasks/{id}", self.web_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api().task(id).await
     }
 
     async fn wait_status(&self, id: &str, status: &str, deadline: Duration) -> Value {
-        eventually(deadline, &format!("task {id} {status}"), || async {
-            let t = self.task(id).await;
-            (t["status"] == json!(status)).then_some(t)
-        })
-        .await
+        self.api().wait_status(id, status, deadline).await
     }
 
     async fn stats(&self) -> Value {
-        self.http
-            .get(format!("{}/api/stats", self.web_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api().stats().await
     }
 
     async fn wait_stat(&self, key: &str, at_least: i64, deadline: Duration) -> Value {
-        eventually(deadline, &format!("{key} >= {at_least}"), || async {
-            let s = self.stats().await;
-            (s[key].as_i64()? >= at_least).then_some(s)
-        })
-        .await
+        self.api().wait_stat(key, at_least, deadline).await
     }
 
     /// The queue as a test-side client sees it.

@@ -222,68 +222,43 @@ impl Phase5 {
         }
     }
 
+    /// A client for this deployment's public API.
+    pub fn api(&self) -> Api {
+        Api {
+            http: self.http.clone(),
+            base: self.web_url.clone(),
+        }
+    }
+
     pub async fn wait_ready(&self, url: &str) {
-        let http = self.http.clone();
-        let url = url.to_owned();
-        eventually(Duration::from_secs(30), &format!("{url} ready"), || {
-            let http = http.clone();
-            let url = url.clone();
-            async move {
-                let r = http.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
-            }
-        })
-        .await;
+        wait_http_ready(&self.http, url).await;
     }
 
     /// `POST /api/tasks`, returning (status, body).
     pub async fn submit(&self, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/api/tasks", self.web_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.api().submit(&body).await
     }
 
     pub async fn submit_ok(&self, body: Value) -> String {
-        let (status, task) = self.submit(body).await;
-        assert_eq!(status, 202, "{task}");
-        task["id"].as_str().unwrap().to_owned()
+        self.api().submit_ok(&body).await
     }
 
     pub async fn task(&self, id: &str) -> Value {
-        self.http
-            .get(format!("{}/api/tasks/{id}", self.web_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api().task(id).await
     }
 
     /// Waits until the task has `status`, returning it.
     pub async fn wait_status(&self, id: &str, status: &str, deadline: Duration) -> Value {
-        eventually(deadline, &format!("task {id} {status}"), || async {
-            let t = self.task(id).await;
-            (t["status"] == json!(status)).then_some(t)
-        })
-        .await
+        self.api().wait_status(id, status, deadline).await
     }
 
     pub async fn stats(&self) -> Value {
-        self.http
-            .get(format!("{}/api/stats", self.web_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api().stats().await
+    }
+
+    /// Waits until `stats[key] >= at_least`, returning the stats.
+    pub async fn wait_stat(&self, key: &str, at_least: i64, deadline: Duration) -> Value {
+        self.api().wait_stat(key, at_least, deadline).await
     }
 
     pub async fn metrics(&self, base: &str) -> String {
@@ -538,4 +513,82 @@ pub fn promtool_check(name: &str, body: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Waits (30 s at most) until `url` answers 2xx.
+pub async fn wait_http_ready(http: &reqwest::Client, url: &str) {
+    eventually(Duration::from_secs(30), &format!("{url} ready"), || async {
+        let r = http.get(url).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+}
+
+/// The public task API of one web process, as tests use it.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    /// `POST /api/tasks`, returning (status, body).
+    pub async fn submit(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/api/tasks", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits and asserts 202; returns the task id.
+    pub async fn submit_ok(&self, body: &Value) -> String {
+        let (status, task) = self.submit(body).await;
+        assert_eq!(status, 202, "{task}");
+        task["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn task(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/tasks/{id}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the task has `status`, returning it.
+    pub async fn wait_status(&self, id: &str, status: &str, deadline: Duration) -> Value {
+        eventually(deadline, &format!("task {id} {status}"), || async {
+            let t = self.task(id).await;
+            (t["status"] == json!(status)).then_some(t)
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/api/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `stats[key] >= at_least`, returning the stats.
+    pub async fn wait_stat(&self, key: &str, at_least: i64, deadline: Duration) -> Value {
+        eventually(deadline, &format!("{key} >= {at_least}"), || async {
+            let s = self.stats().await;
+            (s[key].as_i64()? >= at_least).then_some(s)
+        })
+        .await
+    }
 }

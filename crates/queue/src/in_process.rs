@@ -409,12 +409,7 @@ async fn batch_loop(
             }
             let result = post_batch(&client, &url, token.as_ref(), batch, delay).await;
             for w in waiters {
-                let _ = w.send(match &result {
-                    Ok(()) => Ok(()),
-                    Err(BackendError::Full) => Err(BackendError::Full),
-                    Err(BackendError::Unauthorized) => Err(BackendError::Unauthorized),
-                    Err(BackendError::Unavailable(s)) => Err(BackendError::Unavailable(s.clone())),
-                });
+                let _ = w.send(result.clone());
             }
         }
     }

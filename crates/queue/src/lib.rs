@@ -37,7 +37,7 @@ pub struct Message {
 }
 
 /// Backend failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     /// The backend cannot be reached right now; the task stays `queued` in
     /// the store and the recovery sweeper hands it over again later.

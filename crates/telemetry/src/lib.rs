@@ -226,16 +226,6 @@ pub fn record_pool(stats: resume_agent_core::store::PoolStats) {
     metrics::gauge!("db_pool_connections", "state" => "max").set(f64::from(stats.max));
 }
 
-/// Initialises the process's metrics and gives every counter of the
-/// contract a zero sample, so dashboards and `promtool` see them from the
-/// first scrape.
-pub fn zero_counters(kinds: &[&'static str]) {
-    let _ = metrics_handle();
-    for &kind in kinds {
-        metrics::counter!("tasks_submitted_total", "kind" => kind).absolute(0);
-    }
-}
-
 /// A JSON body helper for readiness answers.
 #[must_use]
 pub fn ready_body(

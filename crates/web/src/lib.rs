@@ -179,27 +179,12 @@ pub struct WebApp {
 
 impl WebApp {
     /// Binds `config.web_addr` (or `addr` when given; port 0 picks a free
-    /// one) and builds the router, reading the web's own settings
-    /// ([`WebSettings`]) from the environment.
-    ///
-    /// # Errors
-    /// When a setting is invalid (naming the variable) or the address
-    /// cannot be bound.
-    pub async fn build(
-        config: &Config,
-        addr: Option<SocketAddr>,
-        deps: Deps,
-    ) -> std::io::Result<Self> {
-        let settings = WebSettings::from_source(config, &resume_agent_core::config::Env)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        Self::build_with(config, settings, addr, deps).await
-    }
-
-    /// [`WebApp::build`] with settings given (tests).
+    /// one) and builds the router with the web's own settings, parsed at
+    /// start by [`WebSettings::from_source`].
     ///
     /// # Errors
     /// When the address cannot be bound.
-    pub async fn build_with(
+    pub async fn build(
         config: &Config,
         settings: WebSettings,
         addr: Option<SocketAddr>,

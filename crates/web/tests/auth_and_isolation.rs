@@ -128,9 +128,7 @@ async fn start_app(vars: &[(&str, &str)]) -> App {
         backend: Arc::new(LocalBackend(InProcessQueue::new(1000))),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };
-    let app = WebApp::build_with(&config, settings, None, deps)
-        .await
-        .unwrap();
+    let app = WebApp::build(&config, settings, None, deps).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let stop = CancellationToken::new();
     let s = stop.clone();

@@ -168,12 +168,6 @@ impl Runtime {
         &self.inner.deps
     }
 
-    /// Attempts running now.
-    #[must_use]
-    pub fn in_flight(&self) -> usize {
-        self.inner.map().len()
-    }
-
     /// Runs until `shutdown` fires, then drains: stops receiving, gives
     /// running attempts until the grace period to finish, stops and hands
     /// back the rest, records every outcome, and returns.

@@ -220,19 +220,6 @@ pub enum FinishOutcome {
     HandBack,
 }
 
-impl FinishOutcome {
-    /// The status the row moves to (before the cancel-request override).
-    #[must_use]
-    pub fn status(&self) -> TaskStatus {
-        match self {
-            FinishOutcome::Succeeded(_) => TaskStatus::Succeeded,
-            FinishOutcome::Retry { .. } | FinishOutcome::HandBack => TaskStatus::Queued,
-            FinishOutcome::Failed(_) => TaskStatus::Failed,
-            FinishOutcome::Cancelled => TaskStatus::Cancelled,
-        }
-    }
-}
-
 /// A task's status as seen by a worker deciding what to do with a delivery
 /// it could not claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
