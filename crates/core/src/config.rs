@@ -34,6 +34,8 @@ pub enum BackendKind {
     InProcess,
     /// Phase 6: Azure Queue Storage, any number of workers.
     AzureQueue,
+    /// Any number of workers claiming from PostgreSQL, woken by LISTEN/NOTIFY.
+    Postgres,
 }
 
 impl BackendKind {
@@ -43,6 +45,7 @@ impl BackendKind {
         match self {
             BackendKind::InProcess => "in-process",
             BackendKind::AzureQueue => "azure-queue",
+            BackendKind::Postgres => "postgres",
         }
     }
 }
@@ -131,13 +134,13 @@ impl Default for AzureQueueConfig {
     }
 }
 
-/// `REDISPATCH_AFTER_SECS` default with `TASK_BACKEND=in-process`.
-pub const REDISPATCH_AFTER_IN_PROCESS_SECS: u64 = 15;
-/// `REDISPATCH_AFTER_SECS` default with `TASK_BACKEND=azure-queue`: a task
-/// waiting behind a real backlog in Azure is not lost, so re-dispatching it
-/// after 15 s would only duplicate messages; the sweeper then covers failed
-/// enqueues and the in-process → azure flip.
-pub const REDISPATCH_AFTER_AZURE_SECS: u64 = 300;
+/// `REDISPATCH_AFTER_SECS` default: with `TASK_BACKEND=azure-queue`, a queued
+/// task handed to the queue whose message has not been received this long is
+/// claimed straight from the store (the message was lost, or waits behind a
+/// backlog; a late message for it is then dropped as a duplicate). Tasks
+/// handed to another backend (a flip) are claimed at once. Store-backed
+/// backends (in-process, postgres) claim every due task and do not use it.
+pub const REDISPATCH_AFTER_SECS: u64 = 30;
 
 /// `AUTH_MODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,8 +185,13 @@ pub struct PoolConfig {
 pub struct WorkerConfig {
     /// `WORKER_CONCURRENCY` (default 32): tasks run at once.
     pub concurrency: usize,
-    /// `WORKER_QUEUE_CAPACITY` (default 10000): bound of the in-process queue.
-    pub queue_capacity: usize,
+    /// `INTAKE_POLL_MS` (default 2000): how long an idle worker waits for a
+    /// wake-up (the web's hand-off, a NOTIFY) before it looks in the store
+    /// anyway: the most a lost hand-off can delay a task.
+    pub intake_poll: Duration,
+    /// `OWNER_MAX_RUNNING` (default unlimited): running attempts one owner
+    /// may hold at once (per store, across every worker).
+    pub owner_max_running: Option<u32>,
     /// `TASK_LEASE_SECS` (default 30): how long a claim holds without heartbeat.
     pub lease: Duration,
     /// `TASK_HEARTBEAT_SECS` (default 10): lease extension interval.
@@ -193,8 +201,8 @@ pub struct WorkerConfig {
     pub cancel_poll: Duration,
     /// `SWEEP_INTERVAL_SECS` (default 5): recovery sweeper period.
     pub sweep_interval: Duration,
-    /// `REDISPATCH_AFTER_SECS` (default 15; 300 with `TASK_BACKEND=azure-queue`):
-    /// a due queued task not picked up for this long is dispatched again.
+    /// `REDISPATCH_AFTER_SECS` (default 30; `azure-queue` only): see
+    /// [`REDISPATCH_AFTER_SECS`].
     pub redispatch_after: Duration,
     /// `SHUTDOWN_GRACE_SECS` (default 25): drain time on SIGTERM.
     pub shutdown_grace: Duration,
@@ -453,11 +461,12 @@ impl Config {
         let task_backend = match src.get("TASK_BACKEND").as_deref().map(str::trim) {
             None | Some("in-process") => BackendKind::InProcess,
             Some("azure-queue") => BackendKind::AzureQueue,
+            Some("postgres") => BackendKind::Postgres,
             Some(other) => {
                 return Err(invalid(
                     "TASK_BACKEND",
                     other,
-                    "expected in-process or azure-queue",
+                    "expected in-process, postgres or azure-queue",
                 ));
             }
         };
@@ -479,7 +488,11 @@ impl Config {
 
         let worker = WorkerConfig {
             concurrency: parsed(src, "WORKER_CONCURRENCY", 32, range(1, 10_000))?,
-            queue_capacity: parsed(src, "WORKER_QUEUE_CAPACITY", 10_000, range(1, 10_000_000))?,
+            intake_poll: millis(src, "INTAKE_POLL_MS", 2000, 10, 600_000)?,
+            owner_max_running: match parsed(src, "OWNER_MAX_RUNNING", 0u32, range(0, 1_000_000))? {
+                0 => None,
+                n => Some(n),
+            },
             lease: secs(src, "TASK_LEASE_SECS", 30, 2, 3600)?,
             heartbeat: secs(src, "TASK_HEARTBEAT_SECS", 10, 1, 3600)?,
             cancel_poll: millis(src, "CANCEL_POLL_MS", 250, 10, 60_000)?,
@@ -487,10 +500,7 @@ impl Config {
             redispatch_after: secs(
                 src,
                 "REDISPATCH_AFTER_SECS",
-                match task_backend {
-                    BackendKind::InProcess => REDISPATCH_AFTER_IN_PROCESS_SECS,
-                    BackendKind::AzureQueue => REDISPATCH_AFTER_AZURE_SECS,
-                },
+                REDISPATCH_AFTER_SECS,
                 1,
                 86_400,
             )?,
@@ -560,6 +570,14 @@ impl Config {
             })?,
             send_concurrency: parsed(src, "AZURE_QUEUE_SEND_CONCURRENCY", 16, range(1, 256))?,
         };
+        if task_backend == BackendKind::Postgres && !matches!(database, DatabaseConfig::Postgres(_))
+        {
+            return Err(invalid(
+                "TASK_BACKEND",
+                "postgres",
+                "needs a PostgreSQL database: set DATABASE_URL (web) / POSTGRES_DSN (worker) to postgres://…",
+            ));
+        }
         if azure_queue.poll_min > azure_queue.poll_max {
             return Err(invalid(
                 "AZURE_QUEUE_POLL_MIN_MS",
@@ -702,7 +720,9 @@ mod tests {
     #[test]
     fn azure_queue_defaults_and_a_longer_redispatch_bound() {
         let c = cfg(Role::Worker, &[]).unwrap();
-        assert_eq!(c.worker.redispatch_after, Duration::from_secs(15));
+        assert_eq!(c.worker.redispatch_after, Duration::from_secs(30));
+        assert_eq!(c.worker.intake_poll, Duration::from_secs(2));
+        assert_eq!(c.worker.owner_max_running, None);
         assert_eq!(c.blob_store, BlobStoreKind::Local);
         let c = cfg(
             Role::Worker,
@@ -712,7 +732,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.worker.redispatch_after, Duration::from_secs(300));
+        assert_eq!(c.worker.redispatch_after, Duration::from_secs(30));
         assert_eq!(c.blob_store, BlobStoreKind::Azure);
         assert_eq!(c.azure.queue_name, "resume-agent-tasks");
         assert_eq!(c.azure.container_name, "resume-files");
@@ -739,6 +759,23 @@ mod tests {
             "explicit wins"
         );
         assert_eq!(c.blob_store, BlobStoreKind::Local);
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_a_postgres_database() {
+        let e = cfg(Role::Worker, &[("TASK_BACKEND", "postgres")]).unwrap_err();
+        assert!(e.to_string().starts_with("TASK_BACKEND:"), "{e}");
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("TASK_BACKEND", "postgres"),
+                ("POSTGRES_DSN", "postgres://u@db/x"),
+                ("OWNER_MAX_RUNNING", "4"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.task_backend, BackendKind::Postgres);
+        assert_eq!(c.worker.owner_max_running, Some(4));
     }
 
     #[test]

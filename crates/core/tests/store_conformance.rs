@@ -26,3 +26,13 @@ async fn local_blob_store_passes_the_conformance_suite() {
     testing::blob_conformance(Arc::new(store)).await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_passes_the_claim_suite() {
+    testing::claim_conformance(testing::pg_pair).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_passes_the_claim_suite() {
+    testing::claim_conformance(testing::sqlite_pair).await;
+}

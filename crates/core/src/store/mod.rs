@@ -232,14 +232,43 @@ pub struct TaskState {
     pub run_after: DateTime<Utc>,
 }
 
-/// A queued task the recovery sweeper hands to the backend again.
+/// Which due queued tasks [`TaskStore::claim_due`] may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Redispatch {
-    /// The task.
-    pub id: TaskId,
-    /// Attempts spent so far.
-    pub attempts: i32,
+pub enum ClaimScope<'a> {
+    /// Every due queued task, owners interleaved (the store-backed backends:
+    /// in-process and postgres, whose workers take work from the store).
+    All,
+    /// Tasks a queue-delivered backend did not get (Azure): those last
+    /// handed to another backend than `backend` (a flip), and those handed
+    /// to it whose hand-off is older than `stale` (a lost message).
+    NotDeliveredBy {
+        /// This worker's backend name (`tasks.backend`).
+        backend: &'a str,
+        /// How long a hand-off may go unreceived.
+        stale: Duration,
+    },
 }
+
+/// One batch claim from the store: see [`TaskStore::claim_due`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    /// The lease holder.
+    pub worker: &'a str,
+    /// At most this many tasks (the worker's free slots).
+    pub limit: u32,
+    /// Lease length.
+    pub lease: Duration,
+    /// Which tasks.
+    pub scope: ClaimScope<'a>,
+    /// Owners holding this many running attempts get nothing more.
+    pub owner_max_running: Option<u32>,
+    /// Round-robin position: owners after this one (in id order) come
+    /// first; `""` starts at the first owner.
+    pub after_owner: &'a str,
+}
+
+/// Owners visited per claim at most (the rest get their turn next claim).
+pub const CLAIM_OWNERS_PER_BATCH: u32 = 64;
 
 /// What an expired lease came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,14 +373,29 @@ pub trait TaskStore: Send + Sync + 'static {
     /// `queued → cancelled`, or flags a running task for cancellation.
     async fn cancel_task(&self, owner: &OwnerId, id: TaskId) -> Result<CancelOutcome, StoreError>;
 
+    /// Inserts several `queued` tasks of one owner in one statement (one
+    /// transaction). The answer is in input order: each item's new task, or
+    /// the owner's earlier task with the same idempotency key (also when the
+    /// key repeats inside `new`).
+    async fn create_tasks(&self, new: Vec<NewTask>) -> Result<Vec<Created>, StoreError>;
+
     /// `queued → running` for those of `ids` that are queued and due, under
-    /// `worker`'s lease. Returns the claimed tasks (attempt counted).
+    /// `worker`'s lease, skipping owners at `owner_max_running`. Returns the
+    /// claimed tasks (attempt counted).
     async fn claim(
         &self,
         ids: &[TaskId],
         worker: &str,
         lease: Duration,
+        owner_max_running: Option<u32>,
     ) -> Result<Vec<Task>, StoreError>;
+
+    /// `queued → running` for up to `limit` due queued tasks in `scope`, in
+    /// one statement that skips rows other claimers hold (`FOR UPDATE SKIP
+    /// LOCKED`): up to [`CLAIM_OWNERS_PER_BATCH`] owners after
+    /// `after_owner` share the batch (oldest `run_after` first within each
+    /// owner), and owners at `owner_max_running` are skipped.
+    async fn claim_due(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError>;
 
     /// Status of tasks (for deliveries that could not be claimed).
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError>;
@@ -370,15 +414,6 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Those of `ids` with a cancellation request.
     async fn cancel_requested(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, StoreError>;
-
-    /// Queued tasks that are due and whose last hand-off is older than
-    /// `stale`: marks them dispatched now and returns them (safe to run
-    /// from several replicas at once: each row goes to one caller).
-    async fn take_stale_queued(
-        &self,
-        stale: Duration,
-        limit: u32,
-    ) -> Result<Vec<Redispatch>, StoreError>;
 
     /// Deletes up to `limit` finished tasks that finished more than `age`
     /// ago, oldest first; returns how many.
@@ -409,9 +444,12 @@ pub async fn open(
     config: &Config,
     migrate: bool,
 ) -> Result<std::sync::Arc<dyn TaskStore>, StoreError> {
+    let backend = config.task_backend.as_str();
     Ok(match &config.database {
         DatabaseConfig::Postgres(url) => {
-            let store = postgres::PgStore::connect(url, &config.pool).await?;
+            let store = postgres::PgStore::connect(url, &config.pool)
+                .await?
+                .with_backend(backend);
             if migrate {
                 store.migrate().await?;
             }
@@ -420,7 +458,11 @@ pub async fn open(
         DatabaseConfig::Embedded(path) => {
             // The embedded file has no operator running `migrate`: always
             // bring it up to date (under a lock shared by web and worker).
-            std::sync::Arc::new(sqlite::open_shared(path, &config.pool).await?)
+            std::sync::Arc::new(
+                sqlite::open_shared(path, &config.pool)
+                    .await?
+                    .with_backend(backend),
+            )
         }
     })
 }
