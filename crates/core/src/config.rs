@@ -192,6 +192,9 @@ pub struct WorkerConfig {
     /// `OWNER_MAX_RUNNING` (default unlimited): running attempts one owner
     /// may hold at once (per store, across every worker).
     pub owner_max_running: Option<u32>,
+    /// `TASK_RESULT_MAX_BYTES` (default 1048576): a handler result larger
+    /// than this (as JSON) fails the attempt instead of being stored.
+    pub result_max_bytes: usize,
     /// `TASK_LEASE_SECS` (default 30): how long a claim holds without heartbeat.
     pub lease: Duration,
     /// `TASK_HEARTBEAT_SECS` (default 10): lease extension interval.
@@ -493,6 +496,12 @@ impl Config {
                 0 => None,
                 n => Some(n),
             },
+            result_max_bytes: parsed(
+                src,
+                "TASK_RESULT_MAX_BYTES",
+                1024 * 1024,
+                range(1024, 64 * 1024 * 1024),
+            )?,
             lease: secs(src, "TASK_LEASE_SECS", 30, 2, 3600)?,
             heartbeat: secs(src, "TASK_HEARTBEAT_SECS", 10, 1, 3600)?,
             cancel_poll: millis(src, "CANCEL_POLL_MS", 250, 10, 60_000)?,
@@ -570,6 +579,36 @@ impl Config {
             })?,
             send_concurrency: parsed(src, "AZURE_QUEUE_SEND_CONCURRENCY", 16, range(1, 256))?,
         };
+        // The in-process worker's internal endpoint wakes the worker: open to
+        // the network without a token, anyone could make it poll the store.
+        let worker_api_token = src.get("WORKER_API_TOKEN").map(Secret::new);
+        let allow_open = match src
+            .get("WORKER_API_ALLOW_UNAUTHENTICATED")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("" | "false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "WORKER_API_ALLOW_UNAUTHENTICATED",
+                    other,
+                    "expected true or false",
+                ));
+            }
+        };
+        if role == Role::Worker
+            && task_backend == BackendKind::InProcess
+            && worker_api_token.is_none()
+            && !worker_addr.ip().is_loopback()
+            && !allow_open
+        {
+            return Err(invalid(
+                "WORKER_API_TOKEN",
+                "(unset)",
+                "the in-process worker's internal endpoint would listen on a non-loopback WORKER_ADDR without a token: set WORKER_API_TOKEN (and the same on the web), listen on 127.0.0.1, or set WORKER_API_ALLOW_UNAUTHENTICATED=true",
+            ));
+        }
         if task_backend == BackendKind::Postgres && !matches!(database, DatabaseConfig::Postgres(_))
         {
             return Err(invalid(
@@ -594,7 +633,7 @@ impl Config {
             web_addr,
             worker_addr,
             worker_base_url,
-            worker_api_token: src.get("WORKER_API_TOKEN").map(Secret::new),
+            worker_api_token,
             task_backend,
             default_owner,
             auth_mode,
@@ -666,12 +705,19 @@ fn azure_storage(src: &dyn Source) -> Result<AzureStorageConfig, ConfigError> {
 mod tests {
     use super::*;
 
-    fn cfg(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn raw(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Config::from_source(role, &map)
+    }
+
+    /// As `raw`, with the worker token set (most cases are not about it).
+    fn cfg(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![("WORKER_API_TOKEN", "test-token")];
+        all.extend_from_slice(vars);
+        raw(role, &all)
     }
 
     #[test]
@@ -710,7 +756,7 @@ mod tests {
         assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
         let e = cfg(Role::Web, &[("DATABASE_URL", "mysql://u:hunter2@x/db")]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let c = cfg(Role::Web, &[("WORKER_API_TOKEN", "tok-123")]).unwrap();
+        let c = raw(Role::Web, &[("WORKER_API_TOKEN", "tok-123")]).unwrap();
         assert!(!format!("{c:?}").contains("tok-123"));
     }
 
@@ -759,6 +805,29 @@ mod tests {
             "explicit wins"
         );
         assert_eq!(c.blob_store, BlobStoreKind::Local);
+    }
+
+    #[test]
+    fn an_open_internal_endpoint_is_refused_unless_asked_for() {
+        let e = raw(Role::Worker, &[]).unwrap_err();
+        assert!(e.to_string().starts_with("WORKER_API_TOKEN:"), "{e}");
+        for ok in [
+            vec![("WORKER_API_TOKEN", "t")],
+            vec![("WORKER_ADDR", "127.0.0.1:8000")],
+            vec![("WORKER_API_ALLOW_UNAUTHENTICATED", "true")],
+        ] {
+            raw(Role::Worker, &ok).unwrap();
+        }
+        // serve does not mount the endpoint; other backends have none.
+        raw(Role::Serve, &[]).unwrap();
+        raw(
+            Role::Worker,
+            &[
+                ("TASK_BACKEND", "postgres"),
+                ("POSTGRES_DSN", "postgres://db/x"),
+            ],
+        )
+        .unwrap();
     }
 
     #[test]

@@ -130,8 +130,8 @@ fn new_task(owner_id: &str, kind: TaskKind) -> NewTask {
     }
 }
 
-const W1: &str = "worker-1";
-const W2: &str = "worker-2";
+const W1: &str = "in-process/worker-1";
+const W2: &str = "in-process/worker-2";
 const LEASE: Duration = Duration::from_secs(30);
 
 /// The `TaskStore` conformance suite. Every implementation runs all of it.
@@ -630,7 +630,17 @@ async fn leases(store: &dyn TaskStore) {
             .iter()
             .any(|r| r.id == live.id)
     );
-    // The in-process lock holder recovers every lease but its own at once.
+    // The in-process lock holder recovers every lease of its kind but its
+    // own at once; a worker of another backend (a flip) keeps its task.
+    let other_kind = store
+        .create_task(new_task("leaser", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    store
+        .claim(&[other_kind.id], "postgres/worker-9", LEASE, None)
+        .await
+        .unwrap();
     let own = store
         .create_task(new_task("leaser", TaskKind::SystemSleep))
         .await
@@ -645,6 +655,10 @@ async fn leases(store: &dyn TaskStore) {
         rec.iter()
             .any(|r| r.id == live.id && r.status == TaskStatus::Queued),
         "{rec:?}"
+    );
+    assert!(
+        !rec.iter().any(|r| r.id == other_kind.id),
+        "recovered a live lease of another backend's worker"
     );
     assert!(
         !rec.iter().any(|r| r.id == own.id),

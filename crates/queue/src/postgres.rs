@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::PgListener;
+pub use sqlx::postgres::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +32,22 @@ pub const NAME: &str = "postgres";
 
 /// The notification channel.
 pub const CHANNEL: &str = "task_queued";
+
+/// A small pool of its own for `LISTEN/NOTIFY` (lazy: the process starts
+/// while the database is down).
+///
+/// # Errors
+/// When the URL does not parse.
+pub fn pool_for(url: &str) -> Result<PgPool, BackendError> {
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .map_err(|_| BackendError::Unavailable("invalid PostgreSQL URL".into()))?;
+    Ok(sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options.application_name("resume-agent-wake")))
+}
 
 /// The web's side: wakes workers with a coalesced `NOTIFY`.
 pub struct PgNotifyBackend {

@@ -286,8 +286,12 @@ pub struct RecoveredLease {
 pub enum LeaseScope<'a> {
     /// Leases that expired (any backend, any replica).
     Expired,
-    /// Every lease not held by this worker. Only for the in-process
-    /// backend's single lock holder: no other worker can be alive.
+    /// Every lease held by another worker of this worker's kind: worker ids
+    /// are `<kind>/<unique>` and this recovers the running tasks whose lease
+    /// holder starts with the same `<kind>/` and is not this worker. Only
+    /// for the in-process backend's single lock holder: no other in-process
+    /// worker can be alive (workers of other backends, during a flip, keep
+    /// their tasks).
     AllExcept(&'a str),
 }
 
@@ -397,6 +401,10 @@ pub trait TaskStore: Send + Sync + 'static {
     /// owner), and owners at `owner_max_running` are skipped.
     async fn claim_due(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError>;
 
+    /// Queued tasks of every owner (the store-backed backends' queue depth;
+    /// an index-only count on the partial queued index).
+    async fn queued_count(&self) -> Result<u64, StoreError>;
+
     /// Status of tasks (for deliveries that could not be claimed).
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError>;
 
@@ -471,6 +479,14 @@ pub async fn open(
 #[must_use]
 pub fn static_kind(kind: &str) -> &'static str {
     kind.parse::<TaskKind>().map_or("other", TaskKind::as_str)
+}
+
+/// The `<kind>/` prefix of a worker id (see [`LeaseScope::AllExcept`]).
+pub(crate) fn worker_kind_prefix(worker: &str) -> String {
+    match worker.split_once('/') {
+        Some((kind, _)) => format!("{kind}/"),
+        None => worker.to_owned(),
+    }
 }
 
 pub(crate) fn micros(d: Duration) -> i64 {

@@ -674,6 +674,14 @@ impl TaskStore for PgStore {
         }
         Ok(got)
     }
+    async fn queued_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError> {
         let rows = sqlx::query("SELECT id, status, run_after FROM tasks WHERE id = ANY($1)")
             .bind(uuids(ids))
@@ -869,7 +877,10 @@ impl TaskStore for PgStore {
         // dispatches it) while attempts remain, else failed.
         let (filter, me) = match scope {
             LeaseScope::Expired => ("lease_expires_at < now()", ""),
-            LeaseScope::AllExcept(me) => ("lease_owner IS DISTINCT FROM $2", me),
+            LeaseScope::AllExcept(me) => (
+                "lease_owner IS DISTINCT FROM $2 AND starts_with(lease_owner, $3)",
+                me,
+            ),
         };
         let sql = format!(
             "WITH e AS (
@@ -903,7 +914,7 @@ impl TaskStore for PgStore {
         );
         let mut query = sqlx::query(&sql).bind(i64::from(limit));
         if !me.is_empty() {
-            query = query.bind(me);
+            query = query.bind(me).bind(super::worker_kind_prefix(me));
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter()

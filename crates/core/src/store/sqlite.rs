@@ -503,6 +503,14 @@ impl TaskStore for SqliteStore {
         }
         Ok(got)
     }
+    async fn queued_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -663,7 +671,10 @@ impl TaskStore for SqliteStore {
         let now = now_us();
         let (filter, me) = match scope {
             LeaseScope::Expired => ("lease_expires_at < ?1", ""),
-            LeaseScope::AllExcept(me) => ("lease_owner IS NOT ?3", me),
+            LeaseScope::AllExcept(me) => (
+                "lease_owner IS NOT ?3 AND substr(lease_owner, 1, length(?4)) = ?4",
+                me,
+            ),
         };
         let sql = format!(
             "UPDATE tasks SET
@@ -702,12 +713,12 @@ impl TaskStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let mut h = sqlx::query(&history).bind(now).bind(i64::from(limit));
         if !me.is_empty() {
-            h = h.bind(me);
+            h = h.bind(me).bind(super::worker_kind_prefix(me));
         }
         h.execute(&mut *tx).await?;
         let mut query = sqlx::query(&sql).bind(now).bind(i64::from(limit));
         if !me.is_empty() {
-            query = query.bind(me);
+            query = query.bind(me).bind(super::worker_kind_prefix(me));
         }
         let rows = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
