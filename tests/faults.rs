@@ -99,7 +99,11 @@ async fn a_failed_hand_off_delays_a_task_by_at_most_the_poll_interval() {
         ("INTAKE_POLL_MS", "500"),
     ]))
     .await;
-    let before = sample(&p.metrics(&p.worker_url).await, r#"tasks_claimed_total{via="store"}"#).unwrap_or(0.0);
+    let before = sample(
+        &p.metrics(&p.worker_url).await,
+        r#"tasks_claimed_total{via="store"}"#,
+    )
+    .unwrap_or(0.0);
     let mut waits = Vec::new();
     for _ in 0..5 {
         let submitted = Instant::now();
@@ -117,7 +121,10 @@ async fn a_failed_hand_off_delays_a_task_by_at_most_the_poll_interval() {
     );
     let worker = p.metrics(&p.worker_url).await;
     let after = sample(&worker, r#"tasks_claimed_total{via="store"}"#).unwrap_or(0.0);
-    assert!(after >= before + 5.0, "claimed from the store: {before} → {after}");
+    assert!(
+        after >= before + 5.0,
+        "claimed from the store: {before} → {after}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,8 +217,7 @@ async fn a_second_in_process_worker_stands_by_and_takes_over_when_the_first_dies
     .await;
     let backend = body["checks"]["backend"].as_str().unwrap();
     assert!(
-        backend.contains("TASK_BACKEND=postgres")
-            && backend.contains("exactly one worker replica"),
+        backend.contains("TASK_BACKEND=postgres") && backend.contains("exactly one worker replica"),
         "{body}"
     );
     assert_eq!(body["status"], "not_ready");

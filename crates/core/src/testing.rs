@@ -894,6 +894,7 @@ fn all<'a>(worker: &'a str, limit: u32) -> ClaimRequest<'a> {
         scope: ClaimScope::All,
         owner_max_running: None,
         after_owner: "",
+        exclude_owner: None,
     }
 }
 
@@ -1046,6 +1047,15 @@ async fn claim_due_interleaves_owners(store: Arc<dyn TaskStore>) {
         seen.push(after.clone());
     }
     assert_eq!(seen[0], "fair-b", "after fair-a comes fair-b");
+    // The slot kept for the others: the excluded owner gets nothing.
+    let others = store
+        .claim_due(&ClaimRequest {
+            exclude_owner: Some("fair-a"),
+            ..all(W1, 100)
+        })
+        .await
+        .unwrap();
+    assert!(others.iter().all(|t| t.owner_id != "fair-a"), "{others:?}");
 }
 
 async fn claims_honour_the_owner_cap(store: Arc<dyn TaskStore>) {

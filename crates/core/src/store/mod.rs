@@ -265,6 +265,9 @@ pub struct ClaimRequest<'a> {
     /// Round-robin position: owners after this one (in id order) come
     /// first; `""` starts at the first owner.
     pub after_owner: &'a str,
+    /// Skip this owner's tasks (a worker keeps its last free slot for the
+    /// other owners while one owner holds every other slot).
+    pub exclude_owner: Option<&'a str>,
 }
 
 /// Owners visited per claim at most (the rest get their turn next claim).

@@ -967,7 +967,10 @@ impl PgStore {
                                 ORDER BY q.owner_id LIMIT 1), o.pos + 1
                         FROM owners o WHERE o.owner_id IS NOT NULL AND o.pos < $5
                      ),
-                     live AS (SELECT owner_id, pos FROM owners WHERE owner_id IS NOT NULL),
+                     live AS (
+                        SELECT owner_id, pos FROM owners
+                        WHERE owner_id IS NOT NULL AND owner_id IS DISTINCT FROM $7
+                     ),
                      share AS (
                         SELECT GREATEST(1, ceil($4::float8 / GREATEST(count(*), 1)))::bigint AS n
                         FROM live
@@ -1003,6 +1006,7 @@ impl PgStore {
                     .bind(limit)
                     .bind(i32::try_from(CLAIM_OWNERS_PER_BATCH).unwrap_or(64))
                     .bind(cap)
+                    .bind(req.exclude_owner)
             }
             ClaimScope::NotDeliveredBy { backend, stale } => {
                 // Two index range scans: tasks handed to another backend
@@ -1029,9 +1033,11 @@ impl PgStore {
                      ),
                      chosen AS (
                         SELECT id FROM (SELECT id FROM foreign_ UNION SELECT id FROM stale) u
-                        WHERE $5::int IS NULL OR (
+                        WHERE ($7::text IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM tasks x WHERE x.id = u.id AND x.owner_id = $7))
+                          AND ($5::int IS NULL OR (
                             SELECT count(*) FROM tasks r JOIN tasks me ON me.id = u.id
-                            WHERE r.status = 'running' AND r.owner_id = me.owner_id) < $5
+                            WHERE r.status = 'running' AND r.owner_id = me.owner_id) < $5)
                         LIMIT $3
                      )
                      {update}"
@@ -1043,6 +1049,7 @@ impl PgStore {
                     .bind(stale.as_secs_f64())
                     .bind(cap)
                     .bind(backend)
+                    .bind(req.exclude_owner)
             }
         };
         let rows = if cap.is_some() {

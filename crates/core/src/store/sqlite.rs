@@ -764,6 +764,7 @@ impl SqliteStore {
                             WHERE r.status = 'running' AND r.owner_id = q.owner_id) AS running
                     FROM tasks q
                     WHERE q.status = 'queued' AND q.run_after <= ?1 AND {scope}
+                      AND q.owner_id IS NOT ?10
                       AND q.owner_id IN (
                         SELECT owner_id FROM (
                             SELECT DISTINCT owner_id FROM tasks
@@ -785,6 +786,7 @@ impl SqliteStore {
             .bind(backend)
             .bind(stale)
             .bind(i64::from(req.limit))
+            .bind(req.exclude_owner)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(task_from_row).collect()

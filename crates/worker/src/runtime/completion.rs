@@ -101,10 +101,6 @@ impl Inner {
                 batch.clear();
                 continue;
             }
-            // Slots were freed: a store-backed intake may claim again.
-            if self.deps.intake.deliveries.is_none() {
-                self.deps.intake.wakeups.wake();
-            }
             for done in batch.drain(..) {
                 let entry = self.map().remove(&done.id);
                 let Some(entry) = entry else { continue };
@@ -124,6 +120,10 @@ impl Inner {
                 {
                     break;
                 }
+            }
+            // Slots were freed: a store-backed intake may claim again.
+            if self.deps.intake.deliveries.is_none() {
+                self.deps.intake.wakeups.wake();
             }
         }
     }

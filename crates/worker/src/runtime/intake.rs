@@ -31,6 +31,10 @@ use super::{Done, Entry, Inner, Stop};
 /// Most tasks one claim takes (a bound on one statement's size).
 const MAX_CLAIM: usize = 1000;
 
+/// Workers with at least this many slots keep the last one for owners other
+/// than the one holding all the rest.
+const RESERVE_FROM_CONCURRENCY: usize = 4;
+
 /// Pause after a failed store call, growing with consecutive failures.
 fn failure_pause(failures: u32) -> Duration {
     Duration::from_millis(200 * u64::from(failures.min(25)))
@@ -67,7 +71,18 @@ impl Inner {
                 () = shutdown.cancelled() => return,
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             };
-            let limit = (1 + slots.available_permits()).min(MAX_CLAIM);
+            let free = 1 + slots.available_permits();
+            // The last free slot is kept for the other owners: a claim never
+            // fills it, and when it is the only one left while one owner
+            // holds every other slot, it goes to anyone but that owner. So
+            // a newcomer never waits for someone else's long tasks to end.
+            let reserve = self.cfg.concurrency >= RESERVE_FROM_CONCURRENCY;
+            let (limit, exclude) = match (reserve, free) {
+                (true, 1) => (1, self.sole_owner()),
+                (true, n) => (n - 1, None),
+                (false, n) => (n, None),
+            };
+            let limit = limit.min(MAX_CLAIM);
             let from_start = after_owner.is_empty();
             let req = ClaimRequest {
                 worker: &self.worker_id,
@@ -76,6 +91,7 @@ impl Inner {
                 scope,
                 owner_max_running: self.cfg.owner_max_running,
                 after_owner: &after_owner,
+                exclude_owner: exclude.as_deref(),
             };
             let claimed = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -220,6 +236,8 @@ impl Inner {
             self.map().insert(
                 task.id,
                 Entry {
+                    owner: task.owner_id.clone(),
+                    ended: false,
                     delivery,
                     stop: stop.clone(),
                 },
@@ -240,6 +258,9 @@ impl Inner {
             let tx = done_tx.clone();
             attempts.spawn(async move {
                 let done = me.run_attempt(task, stop).await;
+                if let Some(e) = me.map().get_mut(&done.id) {
+                    e.ended = true;
+                }
                 drop(permit);
                 let _ = tx.send(done).await;
             });

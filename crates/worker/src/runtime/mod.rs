@@ -107,6 +107,10 @@ impl Stop {
 
 /// A running attempt.
 struct Entry {
+    /// Whose task it is (the intake keeps a slot for the other owners).
+    owner: String,
+    /// The attempt ended (its slot is free; the outcome is being recorded).
+    ended: bool,
     /// The queue delivery it came from (none when claimed from the store).
     delivery: Option<Delivery>,
     stop: Arc<Stop>,
@@ -319,6 +323,14 @@ impl Inner {
         background.cancel();
         loops.wait().await;
         tracing::info!("worker drained");
+    }
+
+    /// The owner of every running attempt, when there is exactly one.
+    fn sole_owner(&self) -> Option<String> {
+        let map = self.map();
+        let mut owners = map.values().filter(|e| !e.ended).map(|e| e.owner.as_str());
+        let first = owners.next()?;
+        owners.all(|o| o == first).then(|| first.to_owned())
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Entry>> {
