@@ -760,8 +760,10 @@ impl SqliteStore {
                 SELECT id FROM (
                     SELECT q.id, q.owner_id, q.run_after,
                            row_number() OVER (PARTITION BY q.owner_id ORDER BY q.run_after) AS rn,
-                           (SELECT count(*) FROM tasks r
-                            WHERE r.status = 'running' AND r.owner_id = q.owner_id) AS running
+                           CASE WHEN ?4 IS NULL THEN 0 ELSE
+                               (SELECT count(*) FROM tasks r
+                                WHERE r.status = 'running' AND r.owner_id = q.owner_id)
+                           END AS running
                     FROM tasks q
                     WHERE q.status = 'queued' AND q.run_after <= ?1 AND {scope}
                       AND q.owner_id IS NOT ?10

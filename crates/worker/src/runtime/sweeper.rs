@@ -34,7 +34,7 @@ impl Inner {
             if let Err(e) = self.recover_expired().await {
                 tracing::warn!(error = %e, "lease recovery failed");
             }
-            if n % PRUNE_EVERY == 0
+            if n.is_multiple_of(PRUNE_EVERY)
                 && let Err(e) = self.prune().await
             {
                 tracing::warn!(error = %e, "retention sweep failed");
