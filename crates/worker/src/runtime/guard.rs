@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 
+/// The lock holder confirms its lock no more often than this.
+const HOLDER_CHECK_MIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Told to the operator when a second in-process worker stands by.
 pub const REPLICA_CONFLICT: &str = "another worker replica holds the in-process lock: this replica stands by and runs nothing. \
 With TASK_BACKEND=in-process run exactly one worker replica (Deployment replicas: 1, strategy Recreate), \
@@ -62,10 +65,14 @@ impl Inner {
         stop: CancellationToken,
         lost: Arc<AtomicBool>,
     ) {
+        // The holder only confirms its session (a database restart drops
+        // it); a standby's retry (LOCK_RETRY_MS) decides how fast it takes
+        // over. At most one check per 5 s keeps an idle worker quiet.
+        let every = self.cfg.lock_retry.max(HOLDER_CHECK_MIN);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(self.cfg.lock_retry) => {}
+                () = tokio::time::sleep(every) => {}
             }
             if let Ok(true) = lock.is_held().await {
                 continue;
