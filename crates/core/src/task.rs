@@ -191,6 +191,10 @@ impl TaskKind {
     /// # Errors
     /// A [`PayloadError`] naming the offending field.
     pub fn validate_payload(self, payload: Value) -> Result<Value, PayloadError> {
+        // Before anything else: a NUL in any key or string, however deep, is
+        // something PostgreSQL's jsonb cannot hold (SQLite could), so both
+        // stores refuse it the same way, here.
+        reject_nul(&payload, &mut "payload".to_owned())?;
         let Value::Object(map) = payload else {
             return Err(PayloadError::new("payload", "must be a JSON object"));
         };
@@ -262,6 +266,47 @@ impl TaskKind {
             }
         }
         Ok(Value::Object(map))
+    }
+}
+
+const NUL_REASON: &str = "must not contain the NUL character (\\u0000)";
+
+/// A key as it can be shown in an error: NUL written as `\u0000`.
+fn printable_key(k: &str) -> String {
+    k.replace('\0', "\\u0000")
+}
+
+/// Refuses a NUL character in any string or object key of `v`, naming the
+/// first offending field as a dotted path (array items as `[i]`).
+///
+/// # Errors
+/// A [`PayloadError`] naming the field.
+pub fn reject_nul(v: &Value, path: &mut String) -> Result<(), PayloadError> {
+    match v {
+        Value::String(s) if s.contains('\0') => Err(PayloadError::new(path.clone(), NUL_REASON)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                reject_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(&printable_key(k));
+                if k.contains('\0') {
+                    return Err(PayloadError::new(path.clone(), NUL_REASON));
+                }
+                reject_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -488,6 +533,26 @@ mod tests {
                 .validate_payload(json!({"message": 3}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere_and_named() {
+        let fail = TaskKind::SystemFail;
+        let e = fail
+            .validate_payload(json!({"message": "a\u{0}b"}))
+            .unwrap_err();
+        assert_eq!(e.field, "payload.message");
+        let e = fail.validate_payload(json!({"x\u{0}": 1})).unwrap_err();
+        assert_eq!(e.field, "payload.x\\u0000");
+        let mut path = "payload".to_owned();
+        let e = reject_nul(&json!({"a": [1, {"b": "\u{0}"}]}), &mut path).unwrap_err();
+        assert_eq!(e.field, "payload.a[1].b");
+        let mut path = "payload".to_owned();
+        let e = reject_nul(&json!({"a": {"k\u{0}": 1}}), &mut path).unwrap_err();
+        assert_eq!(e.field, "payload.a.k\\u0000");
+        let mut path = "payload".to_owned();
+        assert!(reject_nul(&json!({"a": ["ok", {"b": "fine"}]}), &mut path).is_ok());
+        assert!(IdempotencyKey::parse("a\u{0}b").is_err());
     }
 
     #[test]

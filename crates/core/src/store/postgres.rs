@@ -81,7 +81,37 @@ async fn insert_batches(pool: PgPool, mut rx: mpsc::Receiver<InsertJob>) {
 }
 
 async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
-    let n = jobs.len();
+    let all: Vec<&NewTask> = jobs.iter().map(|j| &j.new).collect();
+    match insert_rows(pool, &all).await {
+        Ok(mut by_id) => {
+            for j in jobs {
+                let _ = j.done.send(Ok(by_id.remove(&j.new.id.0)));
+            }
+        }
+        // One row the database refuses (a value it cannot store, a
+        // constraint) fails the whole statement: the batch holds other
+        // people's requests, so each row is tried again on its own and only
+        // the bad one fails. A database that is down fails them all at once.
+        Err(StoreError::Internal(cause)) if jobs.len() > 1 => {
+            tracing::warn!(rows = jobs.len(), %cause, "a batched insert failed; inserting its rows one by one");
+            for j in jobs {
+                let one = insert_rows(pool, &[&j.new])
+                    .await
+                    .map(|mut by_id| by_id.remove(&j.new.id.0));
+                let _ = j.done.send(one);
+            }
+        }
+        Err(e) => {
+            for j in jobs {
+                let _ = j.done.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// One multi-row INSERT of `rows`; returns the inserted tasks by id.
+async fn insert_rows(pool: &PgPool, rows: &[&NewTask]) -> Result<HashMap<Uuid, Task>, StoreError> {
+    let n = rows.len();
     let (mut ids, mut owners, mut kinds, mut payloads) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -93,19 +123,14 @@ async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for j in &jobs {
-        ids.push(j.new.id.0);
-        owners.push(j.new.owner.as_str().to_owned());
-        kinds.push(j.new.kind.as_str());
-        payloads.push(j.new.payload.to_string());
-        attempts.push(j.new.max_attempts);
-        timeouts.push(j.new.timeout_secs);
-        keys.push(
-            j.new
-                .idempotency_key
-                .as_ref()
-                .map(|k| k.as_str().to_owned()),
-        );
+    for new in rows {
+        ids.push(new.id.0);
+        owners.push(new.owner.as_str().to_owned());
+        kinds.push(new.kind.as_str());
+        payloads.push(new.payload.to_string());
+        attempts.push(new.max_attempts);
+        timeouts.push(new.timeout_secs);
+        keys.push(new.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
     }
     // Rows whose (owner, key) exists already (or repeats within the batch)
     // are skipped by ON CONFLICT and not returned.
@@ -118,7 +143,7 @@ async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
          ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING {COLUMNS}"
     );
-    let result = sqlx::query(&sql)
+    let rows = sqlx::query(&sql)
         .bind(&ids)
         .bind(&owners)
         .bind(&kinds)
@@ -127,26 +152,10 @@ async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
         .bind(&timeouts)
         .bind(&keys)
         .fetch_all(pool)
-        .await
-        .map_err(StoreError::from)
-        .and_then(|rows| {
-            rows.iter()
-                .map(task_from_row)
-                .collect::<Result<Vec<_>, _>>()
-        });
-    match result {
-        Ok(tasks) => {
-            let mut by_id: HashMap<Uuid, Task> = tasks.into_iter().map(|t| (t.id.0, t)).collect();
-            for j in jobs {
-                let _ = j.done.send(Ok(by_id.remove(&j.new.id.0)));
-            }
-        }
-        Err(e) => {
-            for j in jobs {
-                let _ = j.done.send(Err(e.clone()));
-            }
-        }
-    }
+        .await?;
+    rows.iter()
+        .map(|r| task_from_row(r).map(|t| (t.id.0, t)))
+        .collect()
 }
 
 /// Fans `task_status` notifications out to the streams watching each task.
@@ -756,6 +765,56 @@ impl TaskStore for PgStore {
             id: id.0,
         };
         Ok(Some(TaskWatch::new(rx, Box::new(unsubscribe))))
+    }
+
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0)::bigint AS n FROM files WHERE owner_id = $1",
+        )
+        .bind(owner.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        // On tasks_queued_owner_idx; LIMIT bounds the work at the cap.
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = $1 AND status = 'queued' LIMIT $2) q",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        // On files_created_idx (0010).
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < now() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(age.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
     }
 
     async fn recover_leases(
