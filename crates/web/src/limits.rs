@@ -51,6 +51,73 @@ impl RateLimiter {
     }
 }
 
+/// The client's address for the per-client limit: the TCP peer, or with
+/// `TRUST_FORWARDED_FOR` the last `X-Forwarded-For` entry (the one the
+/// nearest proxy appended; earlier ones are the client's to forge).
+fn client_key(req: &axum::extract::Request, trust_forwarded_for: bool) -> Option<String> {
+    if trust_forwarded_for
+        && let Some(last) = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+    {
+        return Some(last.to_string());
+    }
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// Middleware: the per-client-address rate limit (`RATE_LIMIT_IP_RPS`),
+/// applied before authentication, so that a flood of bogus tokens costs a
+/// token-bucket lookup and not a signature check or a key fetch. Health,
+/// readiness and metrics are exempt (probes and scrapers).
+pub async fn per_client(
+    axum::extract::State(st): axum::extract::State<crate::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let exempt = matches!(path, "/api/health" | "/api/ready" | "/metrics");
+    if !exempt && let Some(key) = client_key(&req, st.trust_forwarded_for) {
+        if let Err(wait) = st.ip_rate.check(&key) {
+            return crate::error::ApiError::TooManyRequests(wait.as_secs().max(1)).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// 429 when the owner has `OWNER_MAX_QUEUED_TASKS` queued already (or
+/// would pass it with `adding` more: a batch). The count stops at the cap,
+/// so it costs one short index scan. Submissions racing each other may pass
+/// the cap by at most what is in flight at once.
+///
+/// # Errors
+/// [`ApiError::QueuedQuota`](crate::error::ApiError::QueuedQuota), or the store's.
+pub async fn check_queued_quota(
+    st: &crate::AppState,
+    owner: &resume_agent_core::OwnerId,
+    adding: u32,
+) -> Result<(), crate::error::ApiError> {
+    let max = st.quotas.max_queued_tasks;
+    if max == 0 {
+        return Ok(());
+    }
+    let queued = st.deps.store.owner_queued_tasks(owner, max).await?;
+    if queued.saturating_add(i64::from(adding)) > i64::from(max) {
+        return Err(crate::error::ApiError::QueuedQuota(format!(
+            "the owner has {queued} tasks queued and the quota is {max}; retry when some have run"
+        )));
+    }
+    Ok(())
+}
+
 /// Caps on open event streams: per owner and in all.
 #[derive(Debug)]
 pub struct StreamLimits {

@@ -251,6 +251,7 @@ impl Modify for Security {
         crate::tasks::stats,
         crate::files::upload,
         crate::files::download,
+        crate::files::delete,
         crate::metrics_endpoint,
     ),
     components(schemas(Problem, CreateTask, NoopTask, SleepTask, FailTask, ParseTask, MatchTask, EmptyPayload, SleepPayload,
@@ -259,7 +260,7 @@ impl Modify for Security {
     modifiers(&Security),
     tags(
         (name = "tasks", description = "Create, inspect, list, cancel and watch tasks"),
-        (name = "files", description = "Upload résumés and fetch them back"),
+        (name = "files", description = "Upload résumés, fetch them back, delete them"),
         (name = "operations", description = "Health, readiness and metrics")
     )
 )]
