@@ -85,10 +85,11 @@ pub async fn per_client(
     use axum::response::IntoResponse;
     let path = req.uri().path();
     let exempt = matches!(path, "/api/health" | "/api/ready" | "/metrics");
-    if !exempt && let Some(key) = client_key(&req, st.trust_forwarded_for) {
-        if let Err(wait) = st.ip_rate.check(&key) {
-            return crate::error::ApiError::TooManyRequests(wait.as_secs().max(1)).into_response();
-        }
+    if !exempt
+        && let Some(key) = client_key(&req, st.trust_forwarded_for)
+        && let Err(wait) = st.ip_rate.check(&key)
+    {
+        return crate::error::ApiError::TooManyRequests(wait.as_secs().max(1)).into_response();
     }
     next.run(req).await
 }
