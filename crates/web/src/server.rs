@@ -4,12 +4,12 @@
 //! - **Connection cap** (`HTTP_MAX_CONNECTIONS`): a semaphore permit is
 //!   taken before each `accept`; at the cap new connections wait in the
 //!   kernel's backlog instead of costing memory here.
-//! - **Header timeout** (`HTTP_HEADER_TIMEOUT_SECS`): hyper's header-read
-//!   timer. It starts when the server waits for a request head, which on a
-//!   kept-alive connection is right after the previous response: so it
-//!   closes slowloris connections *and* keep-alive connections idle that
-//!   long (hyper has one timer for both; `HTTP_IDLE_TIMEOUT_SECS` is that
-//!   same timer for idle connections, and the shorter of the two applies).
+//! - **Header and idle timeouts** (`HTTP_HEADER_TIMEOUT_SECS`,
+//!   `HTTP_IDLE_TIMEOUT_SECS`): hyper's header-read timer. It starts when
+//!   the server waits for a request head, which on a kept-alive connection
+//!   is right after the previous response, so one timer closes both
+//!   slowloris connections and idle keep-alive ones. hyper cannot tell the
+//!   two apart, so the shorter of the two settings applies to both.
 //! - **Write timeout** (`HTTP_WRITE_TIMEOUT_SECS`): a write that makes no
 //!   progress this long (a client that stopped reading a download or an
 //!   event stream) closes the connection, so unread responses cannot pin
@@ -44,7 +44,7 @@ use tower::ServiceExt;
 pub struct EdgeSettings {
     /// `HTTP_HEADER_TIMEOUT_SECS` (default 10).
     pub header_timeout: Duration,
-    /// `HTTP_IDLE_TIMEOUT_SECS` (default 60).
+    /// `HTTP_IDLE_TIMEOUT_SECS` (default 10; see the module docs).
     pub idle_timeout: Duration,
     /// `HTTP_WRITE_TIMEOUT_SECS` (default 30).
     pub write_timeout: Duration,
@@ -61,7 +61,7 @@ impl Default for EdgeSettings {
     fn default() -> Self {
         Self {
             header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             max_connections: 4096,
             max_uri_bytes: 8192,
