@@ -209,20 +209,23 @@ impl IntoResponse for ApiError {
 /// The longest framework error text kept as a problem's detail.
 const MAX_DETAIL_BYTES: usize = 1024;
 
-/// Outermost layer: any error response that is not problem+json yet (an
-/// axum rejection — a path id that is not UTF-8, a query that does not
-/// parse, a body limit —, a bare status of a layer) becomes one, with the
-/// same status and its text as the detail. Handlers' own errors already
-/// are, and pass through untouched.
+/// Outermost layer: any error response without a body type or with a
+/// text/plain one (an axum rejection — a path id that is not UTF-8, a
+/// query that does not parse, a body limit —, a bare status of a layer)
+/// becomes problem+json, with the same status and its text as the detail.
+/// Handlers' own errors already are problem+json, and JSON answers with a
+/// documented shape (readiness' 503) pass through untouched.
 pub async fn problem_layer(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    let is_problem = resp
+    // Framework errors are bare or text/plain; a JSON body is an answer of
+    // ours with its own documented shape (readiness' 503) and stays.
+    let framework = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
-    if status.as_u16() < 400 || is_problem {
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if status.as_u16() < 400 || !framework {
         return resp;
     }
     let (parts, body) = resp.into_parts();

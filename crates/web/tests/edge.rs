@@ -621,3 +621,31 @@ async fn downloads_stream_and_a_reader_that_stops_is_cut_off() {
         "the whole file arrived ({got} bytes): the server did not cut it off"
     );
 }
+
+/// Readiness keeps its documented JSON shape on 503 (the problem layer
+/// only rewrites framework errors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_keeps_its_shape_when_not_ready() {
+    // The in-process backend is "degraded" but ready; a broken blob folder
+    // makes readiness fail.
+    let dir = std::env::temp_dir().join(format!("ra-edge-ro-{}", uuid::Uuid::new_v4().simple()));
+    let b = Arc::new(LocalBlobStore::open(&dir).await.unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let app = start_on(store(Db::Sqlite).await, b, &[]).await;
+    let r = app
+        .http
+        .get(format!("{}/api/ready", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready", "{body}");
+    assert!(
+        body["checks"]["storage"]
+            .as_str()
+            .unwrap()
+            .starts_with("error"),
+        "{body}"
+    );
+}
