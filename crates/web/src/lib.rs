@@ -384,13 +384,17 @@ impl WebApp {
             self.retention,
             sweep_stop.clone(),
         ));
-        tokio::spawn(async move {
+        // On the signal: report not-ready, end event streams, stop
+        // accepting; then wait (it never completes: serve or the deadline
+        // ends the select below).
+        let on_signal = async move {
             signal.cancelled().await;
             draining.store(true, Ordering::SeqCst);
             stopping.cancel();
             tracing::info!("web draining: finishing in-flight requests");
             stop.cancel();
-        });
+            std::future::pending::<()>().await;
+        };
         let serve = async move {
             let r = server::serve(self.listener, self.router, self.edge, stop_accepting).await;
             sweep_stop.cancel();
@@ -410,6 +414,7 @@ impl WebApp {
         tokio::select! {
             r = serve => r,
             () = deadline => Ok(()),
+            () = on_signal => Ok(()),
         }
     }
 }
