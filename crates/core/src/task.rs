@@ -310,6 +310,40 @@ pub fn reject_nul(v: &Value, path: &mut String) -> Result<(), PayloadError> {
     }
 }
 
+/// Replaces every NUL in `v`'s strings and keys with U+FFFD, in place;
+/// returns whether anything changed. For values the service itself makes
+/// from untrusted bytes (a parse result, an error quoting a file), which
+/// PostgreSQL's jsonb and text columns would refuse; input from clients is
+/// refused instead ([`reject_nul`]).
+pub fn scrub_nul(v: &mut Value) -> bool {
+    match v {
+        Value::String(s) => scrub_nul_str(s),
+        Value::Array(items) => items.iter_mut().fold(false, |acc, i| scrub_nul(i) | acc),
+        Value::Object(map) => {
+            let mut changed = false;
+            if map.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(map);
+                for (k, item) in old {
+                    map.insert(k.replace('\0', "\u{FFFD}"), item);
+                }
+                changed = true;
+            }
+            map.values_mut().fold(changed, |acc, i| scrub_nul(i) | acc)
+        }
+        _ => false,
+    }
+}
+
+/// [`scrub_nul`] for one string.
+pub fn scrub_nul_str(s: &mut String) -> bool {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+        true
+    } else {
+        false
+    }
+}
+
 /// The longest job description `resume.match` accepts, in characters.
 pub const MAX_JOB_DESCRIPTION_CHARS: usize = 20_000;
 
@@ -553,6 +587,19 @@ mod tests {
         let mut path = "payload".to_owned();
         assert!(reject_nul(&json!({"a": ["ok", {"b": "fine"}]}), &mut path).is_ok());
         assert!(IdempotencyKey::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn service_made_values_are_scrubbed_of_nul() {
+        let mut v = json!({"text": "a\u{0}b", "k\u{0}": [1, "\u{0}"], "ok": "fine"});
+        assert!(scrub_nul(&mut v));
+        assert_eq!(
+            v,
+            json!({"text": "a\u{FFFD}b", "k\u{FFFD}": [1, "\u{FFFD}"], "ok": "fine"})
+        );
+        assert!(!scrub_nul(&mut v));
+        let mut path = "result".to_owned();
+        assert!(reject_nul(&v, &mut path).is_ok());
     }
 
     #[test]
