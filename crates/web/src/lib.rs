@@ -271,6 +271,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Per-owner quotas.
     pub quotas: Quotas,
+    /// Cached per-owner queued counts for the queued-task quota.
+    pub queued: Arc<limits::QueuedCounts>,
     /// Byte budget of one list page.
     pub list_max_bytes: usize,
     /// URI and header limits (414, 431).
@@ -341,6 +343,7 @@ impl WebApp {
             )),
             trust_forwarded_for: settings.trust_forwarded_for,
             quotas: settings.quotas,
+            queued: Arc::default(),
             list_max_bytes: settings.list_max_bytes,
             edge: settings.edge,
             stopping: stopping.clone(),

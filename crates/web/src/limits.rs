@@ -94,10 +94,47 @@ pub async fn per_client(
     next.run(req).await
 }
 
+/// Per-owner queued counts, re-read from the store at most once per
+/// [`QUEUED_TTL`] per owner and web process, and counted up locally in
+/// between: the quota costs the submission hot path a map lookup, not an
+/// index scan of up to `OWNER_MAX_QUEUED_TASKS` entries per request.
+#[derive(Debug, Default)]
+pub struct QueuedCounts {
+    map: Mutex<HashMap<String, (i64, Instant)>>,
+}
+
+/// How stale a cached queued count may be.
+pub const QUEUED_TTL: Duration = Duration::from_secs(1);
+
+impl QueuedCounts {
+    fn cached(&self, owner: &str) -> Option<i64> {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(owner)
+            .filter(|(_, at)| at.elapsed() < QUEUED_TTL)
+            .map(|(n, _)| *n)
+    }
+
+    fn set(&self, owner: &str, n: i64) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, (_, at)| at.elapsed() < QUEUED_TTL);
+        }
+        map.insert(owner.to_owned(), (n, Instant::now()));
+    }
+
+    fn add(&self, owner: &str, n: i64) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((count, _)) = map.get_mut(owner) {
+            *count += n;
+        }
+    }
+}
+
 /// 429 when the owner has `OWNER_MAX_QUEUED_TASKS` queued already (or
-/// would pass it with `adding` more: a batch). The count stops at the cap,
-/// so it costs one short index scan. Submissions racing each other may pass
-/// the cap by at most what is in flight at once.
+/// would pass it with `adding` more: a batch). The count comes from the
+/// store at most once a second per owner (see [`QueuedCounts`]), so the cap
+/// may be passed by what other web processes accept within that second, and
+/// a refusal may last up to a second after tasks have drained.
 ///
 /// # Errors
 /// [`ApiError::QueuedQuota`](crate::error::ApiError::QueuedQuota), or the store's.
@@ -110,12 +147,20 @@ pub async fn check_queued_quota(
     if max == 0 {
         return Ok(());
     }
-    let queued = st.deps.store.owner_queued_tasks(owner, max).await?;
+    let queued = match st.queued.cached(owner.as_str()) {
+        Some(n) => n,
+        None => {
+            let n = st.deps.store.owner_queued_tasks(owner, max).await?;
+            st.queued.set(owner.as_str(), n);
+            n
+        }
+    };
     if queued.saturating_add(i64::from(adding)) > i64::from(max) {
         return Err(crate::error::ApiError::QueuedQuota(format!(
             "the owner has {queued} tasks queued and the quota is {max}; retry when some have run"
         )));
     }
+    st.queued.add(owner.as_str(), i64::from(adding));
     Ok(())
 }
 
