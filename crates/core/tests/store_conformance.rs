@@ -27,6 +27,16 @@ async fn local_blob_store_passes_the_conformance_suite() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_passes_the_claim_suite() {
+    testing::claim_conformance(testing::pg_pair).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_passes_the_claim_suite() {
+    testing::claim_conformance(testing::sqlite_pair).await;
+}
+
 /// A row PostgreSQL refuses (a NUL in jsonb; the domain refuses it before
 /// it gets here, this goes round that on purpose) fails only its own
 /// submission, never the others group-committed in the same INSERT.

@@ -428,6 +428,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/health", get(health))
         .route("/api/ready", get(ready))
         .route("/api/tasks", post(tasks::create).get(tasks::list))
+        .route("/api/tasks/batch", post(tasks::create_batch))
         .route("/api/tasks/{id}", get(tasks::get_one))
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
         .route("/api/tasks/{id}/events", get(events::events))

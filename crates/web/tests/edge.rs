@@ -14,7 +14,7 @@ use resume_agent_core::blob::{BlobKey, BlobStore, LocalBlobStore};
 use resume_agent_core::config::{Config, Role};
 use resume_agent_core::store::TaskStore;
 use resume_agent_core::testing;
-use resume_agent_queue::in_process::{InProcessQueue, LocalBackend};
+use resume_agent_queue::wake::{WakeBackend, Wakeups};
 use resume_agent_web::{Deps, WebApp, WebSettings};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,7 +58,7 @@ async fn start_on(
     let deps = Deps {
         store: store.clone(),
         // Nobody consumes this queue: submitted tasks stay queued.
-        backend: Arc::new(LocalBackend(InProcessQueue::new(100_000))),
+        backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: blobs.clone(),
     };
     let app = WebApp::build(&config, settings, None, deps).await.unwrap();
@@ -652,5 +652,47 @@ async fn readiness_keeps_its_shape_when_not_ready() {
             .unwrap()
             .starts_with("error"),
         "{body}"
+    );
+}
+
+/// The batch route shares the NUL check (400 naming the item and field)
+/// and the queued-task quota (the whole batch must fit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_checked_for_nul_and_against_the_queued_quota() {
+    let app = start(Db::Postgres, &[("OWNER_MAX_QUEUED_TASKS", "5")]).await;
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(format!("{}/api/tasks/batch", app.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status().as_u16();
+            if s >= 400 {
+                assert!(is_problem(r.headers()));
+            }
+            (s, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, body) = post(json!({"tasks": [
+        {"kind": "system.noop"},
+        {"kind": "system.fail", "payload": {"message": "x\u{0}"}},
+    ]}))
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.starts_with("tasks[1]: payload.message"), "{detail}");
+    let four: Vec<Value> = (0..4).map(|_| json!({"kind": "system.noop"})).collect();
+    assert_eq!(post(json!({"tasks": four})).await.0, 202);
+    let two: Vec<Value> = (0..2).map(|_| json!({"kind": "system.noop"})).collect();
+    let (s, body) = post(json!({"tasks": two})).await;
+    assert_eq!(s, 429, "{body}");
+    assert_eq!(body["type"], "/problems/queued-tasks-quota-exceeded");
+    assert_eq!(
+        post(json!({"tasks": [{"kind": "system.noop"}]})).await.0,
+        202
     );
 }

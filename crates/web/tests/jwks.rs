@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use resume_agent_core::blob::LocalBlobStore;
 use resume_agent_core::config::{Config, Role};
 use resume_agent_core::testing;
-use resume_agent_queue::in_process::{InProcessQueue, LocalBackend};
+use resume_agent_queue::wake::{WakeBackend, Wakeups};
 use resume_agent_web::{Deps, WebApp, WebSettings};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -160,7 +160,7 @@ async fn start(jwks_url: &str, vars: &[(&str, &str)]) -> App {
     let dir = std::env::temp_dir().join(format!("ra-jwks-web-{}", uuid::Uuid::new_v4().simple()));
     let deps = Deps {
         store: testing::sqlite_store().await,
-        backend: Arc::new(LocalBackend(InProcessQueue::new(1000))),
+        backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };
     let app = WebApp::build(&config, settings, None, deps).await.unwrap();
