@@ -103,7 +103,7 @@ pub struct Quotas {
     /// `OWNER_MAX_STORED_BYTES` (default 1 GiB): an upload that would pass
     /// it is refused with 413.
     pub max_stored_bytes: u64,
-    /// `OWNER_MAX_QUEUED_TASKS` (default 10000): a submission while the
+    /// `OWNER_MAX_QUEUED_TASKS` (default 100000): a submission while the
     /// owner has this many queued is refused with 429.
     pub max_queued_tasks: u32,
 }
@@ -235,7 +235,7 @@ impl WebSettings {
             },
             quotas: Quotas {
                 max_stored_bytes: num(src, "OWNER_MAX_STORED_BYTES", 1024 * 1024 * 1024)?,
-                max_queued_tasks: num(src, "OWNER_MAX_QUEUED_TASKS", 10_000)?,
+                max_queued_tasks: num(src, "OWNER_MAX_QUEUED_TASKS", 100_000)?,
             },
             list_max_bytes: positive(src, "LIST_MAX_BYTES", 4 * 1024 * 1024)?,
             retention: retention::RetentionSettings {
