@@ -13,8 +13,9 @@
 //! (per-owner rate limit, stream caps), [`tasks`] (the task routes),
 //! [`events`] (SSE), [`openapi`] (the generated document and its page),
 //! [`server`] (the HTTP edge: accept loop, time and connection limits),
-//! [`retention`] (the file retention sweep), this file (settings, the app:
-//! build, bind, serve, drain).
+//! [`paging`] (list pages bounded in bytes), [`retention`] (the file
+//! retention sweep), this file (settings, the app: build, bind, serve,
+//! drain).
 
 pub mod auth;
 pub mod error;

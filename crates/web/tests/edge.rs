@@ -696,3 +696,37 @@ async fn batches_are_checked_for_nul_and_against_the_queued_quota() {
         202
     );
 }
+
+/// HTTP_MAX_CONNECTIONS: at the cap a new connection is not served until
+/// one of the open ones goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_holds_new_connections_until_one_closes() {
+    let app = start(Db::Sqlite, &[("HTTP_MAX_CONNECTIONS", "5")]).await;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(&app.addr).await.unwrap();
+        // A served request proves the connection holds a slot.
+        s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        open.push(s);
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let url = format!("{}/api/health", app.base);
+    assert!(
+        http.get(&url).send().await.is_err(),
+        "a sixth connection was served beside five"
+    );
+    drop(open.pop());
+    let r = testing::eventually(Duration::from_secs(5), "a slot to free up", || async {
+        http.get(&url).send().await.ok()
+    })
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+}
