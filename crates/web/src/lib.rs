@@ -80,10 +80,11 @@ pub struct WebSettings {
     pub file_max_bytes: usize,
     /// Time and connection limits of the listener (`HTTP_*`).
     pub edge: server::EdgeSettings,
-    /// `RATE_LIMIT_IP_RPS` per client address, applied before
-    /// authentication (0 = off; default off with AUTH_MODE=none, 200 with jwt).
+    /// `RATE_LIMIT_IP_RPS` (default 10; 0 = off): failed authentications
+    /// (401) per second per client address, checked before authentication
+    /// (see [`limits::per_client`]).
     pub ip_rate_rps: f64,
-    /// `RATE_LIMIT_IP_BURST` (default 2 × rate).
+    /// `RATE_LIMIT_IP_BURST` (default 5 × rate).
     pub ip_rate_burst: f64,
     /// `TRUST_FORWARDED_FOR` (default false): take the client address from
     /// the last `X-Forwarded-For` entry (set it behind an ingress that
@@ -187,15 +188,7 @@ impl WebSettings {
             0.0
         };
         let rate_rps: f64 = num(src, "RATE_LIMIT_RPS", default_rate)?;
-        let ip_rate_rps: f64 = num(
-            src,
-            "RATE_LIMIT_IP_RPS",
-            if config.auth_mode == AuthMode::Jwt {
-                200.0
-            } else {
-                0.0
-            },
-        )?;
+        let ip_rate_rps: f64 = num(src, "RATE_LIMIT_IP_RPS", 10.0)?;
         let defaults = events::StreamSettings::default();
         Ok(Self {
             auth,
@@ -222,7 +215,7 @@ impl WebSettings {
                 }
             },
             ip_rate_rps,
-            ip_rate_burst: num(src, "RATE_LIMIT_IP_BURST", (ip_rate_rps * 2.0).max(1.0))?,
+            ip_rate_burst: num(src, "RATE_LIMIT_IP_BURST", (ip_rate_rps * 5.0).max(1.0))?,
             trust_forwarded_for: match src.get("TRUST_FORWARDED_FOR").as_deref().map(str::trim) {
                 None | Some("" | "false" | "0") => false,
                 Some("true" | "1") => true,

@@ -29,6 +29,18 @@ impl RateLimiter {
     /// # Errors
     /// How long until a token is available.
     pub fn check(&self, owner: &str) -> Result<(), Duration> {
+        self.bucket(owner, true)
+    }
+
+    /// Like [`RateLimiter::check`] without taking the token: is one there?
+    ///
+    /// # Errors
+    /// How long until a token is available.
+    pub fn peek(&self, key: &str) -> Result<(), Duration> {
+        self.bucket(key, false)
+    }
+
+    fn bucket(&self, owner: &str, take: bool) -> Result<(), Duration> {
         if self.rate <= 0.0 {
             return Ok(());
         }
@@ -43,7 +55,9 @@ impl RateLimiter {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            if take {
+                *tokens -= 1.0;
+            }
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - *tokens) / self.rate))
@@ -73,10 +87,14 @@ fn client_key(req: &axum::extract::Request, trust_forwarded_for: bool) -> Option
         .map(|c| c.0.ip().to_string())
 }
 
-/// Middleware: the per-client-address rate limit (`RATE_LIMIT_IP_RPS`),
-/// applied before authentication, so that a flood of bogus tokens costs a
-/// token-bucket lookup and not a signature check or a key fetch. Health,
-/// readiness and metrics are exempt (probes and scrapers).
+/// Middleware: the per-client-address limit on failed authentication
+/// (`RATE_LIMIT_IP_RPS`), checked **before** authentication: a client
+/// address whose bucket is empty is answered 429 without its token being
+/// looked at (no signature check, no key fetch); each 401 it earns takes a
+/// token. Requests that authenticate take none, so legitimate traffic —
+/// also many clients behind one proxy address — is limited per owner
+/// (`RATE_LIMIT_RPS`) only, while a flood of missing or bogus tokens from
+/// one address is cut to the rate. Health, readiness and metrics are exempt.
 pub async fn per_client(
     axum::extract::State(st): axum::extract::State<crate::AppState>,
     req: axum::extract::Request,
@@ -85,13 +103,23 @@ pub async fn per_client(
     use axum::response::IntoResponse;
     let path = req.uri().path();
     let exempt = matches!(path, "/api/health" | "/api/ready" | "/metrics");
-    if !exempt
-        && let Some(key) = client_key(&req, st.trust_forwarded_for)
-        && let Err(wait) = st.ip_rate.check(&key)
+    let key = if exempt {
+        None
+    } else {
+        client_key(&req, st.trust_forwarded_for)
+    };
+    if let Some(key) = &key
+        && let Err(wait) = st.ip_rate.peek(key)
     {
         return crate::error::ApiError::TooManyRequests(wait.as_secs().max(1)).into_response();
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    if let Some(key) = &key
+        && resp.status() == axum::http::StatusCode::UNAUTHORIZED
+    {
+        let _ = st.ip_rate.check(key);
+    }
+    resp
 }
 
 /// Per-owner queued counts, re-read from the store at most once per
@@ -258,6 +286,13 @@ mod tests {
         assert!(wait <= Duration::from_millis(100) && wait > Duration::ZERO);
         assert!(r.check("b").is_ok(), "owners are separate");
         assert!(RateLimiter::new(0.0, 1.0).check("a").is_ok());
+        let p = RateLimiter::new(10.0, 1.0);
+        assert!(
+            p.peek("a").is_ok() && p.peek("a").is_ok(),
+            "peek takes nothing"
+        );
+        assert!(p.check("a").is_ok());
+        assert!(p.peek("a").is_err());
     }
 
     #[test]

@@ -340,6 +340,23 @@ async fn a_failing_jwks_is_backed_off_and_known_keys_keep_verifying() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_client_limit_applies_before_authentication() {
+    // Another app, same limits: authenticated requests never spend the
+    // address's budget.
+    {
+        let k = new_key("k0");
+        let jwks = Jwks::default();
+        jwks.keys.lock().unwrap().push(k.jwk.clone());
+        let url = jwks.serve().await;
+        let app = start(
+            &url,
+            &[("RATE_LIMIT_IP_RPS", "0.001"), ("RATE_LIMIT_IP_BURST", "5")],
+        )
+        .await;
+        let good = sign(&k);
+        for _ in 0..30 {
+            assert_eq!(app.stats(&good).await, 200);
+        }
+    }
     let k1 = new_key("k1");
     let jwks = Jwks::default();
     jwks.keys.lock().unwrap().push(k1.jwk.clone());
@@ -365,6 +382,9 @@ async fn the_per_client_limit_applies_before_authentication() {
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
     // The refused ones never reached the verifier (no key fetch for them).
     assert!(jwks.fetches() <= before + 5);
+    // Valid tokens cost the address nothing: but its failure budget is
+    // spent, so until it refills it is refused before authentication too.
+    assert_eq!(app.stats(&tokens[0]).await, 429);
     // Probes are exempt.
     let r = app
         .http
