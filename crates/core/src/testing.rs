@@ -146,6 +146,7 @@ pub async fn store_conformance(store: Arc<dyn TaskStore>) {
     concurrent_claims(store.clone()).await;
     concurrent_idempotency(store.clone()).await;
     files(&*store).await;
+    quotas_deletion_and_retention(&*store).await;
     pruning(&*store).await;
     store.ping().await.unwrap();
 }
@@ -826,6 +827,91 @@ async fn files(store: &dyn TaskStore) {
     );
 }
 
+async fn quotas_deletion_and_retention(store: &dyn TaskStore) {
+    let me = owner("quota-owner");
+    let other = owner("quota-other");
+    assert_eq!(store.owner_stored_bytes(&me).await.unwrap(), 0);
+    let mut ids = Vec::new();
+    for (who, size) in [(&me, 100), (&me, 250), (&other, 999)] {
+        let f = crate::file::NewFile {
+            id: uuid::Uuid::now_v7(),
+            owner: who.clone(),
+            filename: "cv.txt".into(),
+            content_type: "text/plain".into(),
+            size,
+            sha256: "cd".repeat(32),
+        };
+        store.create_file(&f).await.unwrap();
+        ids.push(f.id);
+    }
+    assert_eq!(store.owner_stored_bytes(&me).await.unwrap(), 350);
+    assert_eq!(store.owner_stored_bytes(&other).await.unwrap(), 999);
+    // Deletion is owner-scoped: a foreign or unknown id deletes nothing.
+    assert!(!store.delete_file(&other, ids[0]).await.unwrap());
+    assert!(!store.delete_file(&me, uuid::Uuid::now_v7()).await.unwrap());
+    assert!(store.delete_file(&me, ids[0]).await.unwrap());
+    assert!(
+        !store.delete_file(&me, ids[0]).await.unwrap(),
+        "deleted twice"
+    );
+    assert!(store.get_file(&me, ids[0]).await.unwrap().is_none());
+    assert_eq!(store.owner_stored_bytes(&me).await.unwrap(), 250);
+    // Retention: files older than the age, oldest first, any owner.
+    let expired = eventually(Duration::from_secs(5), "files to age", || async {
+        let e = store.expired_files(Duration::ZERO, 1000).await.unwrap();
+        e.iter().any(|f| f.id == ids[2]).then_some(e)
+    })
+    .await;
+    let mine: Vec<uuid::Uuid> = expired
+        .iter()
+        .map(|f| f.id)
+        .filter(|id| ids.contains(id))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![ids[1], ids[2]],
+        "oldest first, the deleted one gone"
+    );
+    assert!(
+        store
+            .expired_files(Duration::from_secs(3600), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| !ids.contains(&f.id))
+    );
+    assert!(store.expired_files(Duration::ZERO, 1).await.unwrap().len() <= 1);
+    // Queued tasks are counted per owner, up to the cap.
+    let q = owner("quota-queue");
+    assert_eq!(store.owner_queued_tasks(&q, 10).await.unwrap(), 0);
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        tasks.push(
+            store
+                .create_task(new_task("quota-queue", TaskKind::SystemNoop))
+                .await
+                .unwrap()
+                .task,
+        );
+    }
+    store
+        .create_task(new_task("quota-else", TaskKind::SystemNoop))
+        .await
+        .unwrap();
+    assert_eq!(store.owner_queued_tasks(&q, 10).await.unwrap(), 5);
+    assert_eq!(
+        store.owner_queued_tasks(&q, 3).await.unwrap(),
+        3,
+        "counted up to the cap"
+    );
+    store.cancel_task(&q, tasks[0].id).await.unwrap();
+    assert_eq!(
+        store.owner_queued_tasks(&q, 10).await.unwrap(),
+        4,
+        "only queued count"
+    );
+}
+
 /// The `BlobStore` conformance suite.
 pub async fn blob_conformance(store: Arc<dyn BlobStore>) {
     store.check().await.unwrap();
@@ -859,9 +945,52 @@ pub async fn blob_conformance(store: Arc<dyn BlobStore>) {
     .unwrap();
     store.put(&empty, Vec::new(), "text/plain").await.unwrap();
     assert_eq!(store.get(&empty).await.unwrap().as_deref(), Some(&b""[..]));
+    // Streamed reads give the same bytes, in order.
+    let big = BlobKey::parse(&format!(
+        "conformance/{}/big",
+        uuid::Uuid::new_v4().simple()
+    ))
+    .unwrap();
+    store
+        .put(&big, bytes.clone(), "application/octet-stream")
+        .await
+        .unwrap();
+    let s = store.get_stream(&big).await.unwrap().unwrap();
+    assert!(s.size.is_none_or(|n| n == bytes.len() as u64));
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(s.chunks).await.unwrap();
+    assert_eq!(chunks.concat(), bytes);
+    let missing = BlobKey::parse(&format!(
+        "conformance/{}/none",
+        uuid::Uuid::new_v4().simple()
+    ))
+    .unwrap();
+    assert!(store.get_stream(&missing).await.unwrap().is_none());
     store.delete(&key).await.unwrap();
     store.delete(&key).await.unwrap();
     assert!(store.get(&key).await.unwrap().is_none());
+    // Prefix deletion takes everything under `prefix/`, nothing beside it.
+    let folder = format!("conformance/{}", uuid::Uuid::new_v4().simple());
+    let prefix = BlobKey::parse(&folder).unwrap();
+    let sibling = BlobKey::parse(&format!("{folder}x/original")).unwrap();
+    for name in ["original", "text", "parsed.json", "deep/er"] {
+        let k = BlobKey::parse(&format!("{folder}/{name}")).unwrap();
+        store.put(&k, b"x".to_vec(), "text/plain").await.unwrap();
+    }
+    store
+        .put(&sibling, b"keep".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(store.delete_prefix(&prefix).await.unwrap(), 4);
+    for name in ["original", "text", "parsed.json", "deep/er"] {
+        let k = BlobKey::parse(&format!("{folder}/{name}")).unwrap();
+        assert!(store.get(&k).await.unwrap().is_none(), "{name} survived");
+    }
+    assert_eq!(
+        store.get(&sibling).await.unwrap().as_deref(),
+        Some(&b"keep"[..])
+    );
+    assert_eq!(store.delete_prefix(&prefix).await.unwrap(), 0);
+    store.delete(&sibling).await.unwrap();
 }
 
 /// Two handles on one fresh PostgreSQL database: one that records no backend

@@ -93,6 +93,10 @@ fn describe() {
         "Tasks accepted by the web API, by kind."
     );
     describe_counter!(
+        "files_expired_total",
+        "Files deleted by the retention sweep (FILE_RETENTION_DAYS), bytes and derived blobs included."
+    );
+    describe_counter!(
         "tasks_completed_total",
         "Attempts that ended, by kind and outcome (succeeded, failed, cancelled, retried)."
     );

@@ -270,6 +270,7 @@ impl Modify for Security {
         crate::tasks::stats,
         crate::files::upload,
         crate::files::download,
+        crate::files::delete,
         crate::metrics_endpoint,
     ),
     components(schemas(Problem, CreateTask, CreateBatch, BatchCreated, NoopTask, SleepTask, FailTask, ParseTask, MatchTask, EmptyPayload, SleepPayload,
@@ -278,7 +279,7 @@ impl Modify for Security {
     modifiers(&Security),
     tags(
         (name = "tasks", description = "Create, inspect, list, cancel and watch tasks"),
-        (name = "files", description = "Upload résumés and fetch them back"),
+        (name = "files", description = "Upload résumés, fetch them back, delete them"),
         (name = "operations", description = "Health, readiness and metrics")
     )
 )]

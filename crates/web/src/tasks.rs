@@ -114,7 +114,7 @@ fn location(task: &Task) -> HeaderValue {
         (status = 400, description = "Malformed JSON, wrong types, unknown kind, invalid payload or header", content_type = "application/problem+json", body = crate::openapi::Problem),
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+        (status = 429, description = "Per-owner rate limit reached, or the owner has OWNER_MAX_QUEUED_TASKS queued already (type /problems/queued-tasks-quota-exceeded)", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
         (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
@@ -142,6 +142,7 @@ pub async fn create(
         ),
     };
     let new = parse_new_task(body, owner, key)?;
+    crate::limits::check_queued_quota(&st, &new.owner, 1).await?;
     if let Some(file_id) = new.kind.file_id(&new.payload)
         && st.deps.store.get_file(&new.owner, file_id).await?.is_none()
     {
@@ -206,7 +207,7 @@ fn parse_batch_item(item: Value, owner: &OwnerId) -> Result<NewTask, String> {
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
         (status = 413, description = "Body over the configured limit", content_type = "application/problem+json", body = crate::openapi::Problem),
         (status = 415, description = "Content type is not JSON", content_type = "application/problem+json", body = crate::openapi::Problem),
-        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+        (status = 429, description = "Per-owner rate limit reached, or the batch would take the owner past OWNER_MAX_QUEUED_TASKS queued (type /problems/queued-tasks-quota-exceeded)", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
         (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
@@ -256,6 +257,8 @@ pub async fn create_batch(
             )));
         }
     }
+    let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+    crate::limits::check_queued_quota(&st, &owner, n).await?;
     let created = st.deps.store.create_tasks(batch).await?;
     let mut fresh = Vec::new();
     for c in created.iter().filter(|c| c.created) {
@@ -379,19 +382,14 @@ pub async fn list(
             Cursor::decode(s).map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
         ),
     };
-    let page = st
-        .deps
-        .store
-        .list_tasks(
-            &owner,
-            &ListQuery {
-                status,
-                kind,
-                limit,
-                cursor,
-            },
-        )
-        .await?;
+    let query = ListQuery {
+        status,
+        kind,
+        limit,
+        cursor,
+    };
+    let page =
+        crate::paging::bounded_page(&*st.deps.store, &owner, &query, st.list_max_bytes).await?;
     Ok(Json(json!({
         "items": page.items,
         "next_cursor": page.next_cursor.map(|c| c.encode()),

@@ -73,9 +73,12 @@ impl Worker {
         if let Some(internal) = internal {
             app = app.merge(internal);
         }
-        let app = app.fallback(not_found).layer(axum::middleware::from_fn(
-            resume_agent_telemetry::http_metrics,
-        ));
+        let app = app
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(
+                resume_agent_telemetry::http_metrics,
+            ));
         let _ = resume_agent_telemetry::metrics_handle();
         Ok(Self {
             listener,
@@ -205,6 +208,16 @@ async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
         json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such endpoint"})
+            .to_string(),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+        json!({"type": "about:blank", "title": "Method Not Allowed", "status": 405, "detail": "method not allowed on this endpoint"})
             .to_string(),
     )
         .into_response()

@@ -88,6 +88,10 @@ pub struct ListQuery {
     pub cursor: Option<Cursor>,
 }
 
+/// Cursor times accepted: 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999Z.
+const CURSOR_RANGE_US: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000_000..=253_402_300_799_999_999;
+
 /// A keyset position: the (created_at, id) of the last task of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -124,13 +128,23 @@ impl Cursor {
             .map_err(|_| StoreError::InvalidCursor)?;
         let text = String::from_utf8(raw).map_err(|_| StoreError::InvalidCursor)?;
         let (ts, id) = text.split_once('.').ok_or(StoreError::InvalidCursor)?;
+        let created_at_us: i64 = ts.parse().map_err(|_| StoreError::InvalidCursor)?;
+        // Only times a task can have: years 1..=9999. PostgreSQL's
+        // timestamptz refuses some others (before 4713 BC), SQLite takes
+        // any integer; checked here so that both stores answer the same.
+        if !CURSOR_RANGE_US.contains(&created_at_us) {
+            return Err(StoreError::InvalidCursor);
+        }
         Ok(Self {
-            created_at_us: ts.parse().map_err(|_| StoreError::InvalidCursor)?,
+            created_at_us,
             id: id.parse().map_err(|_| StoreError::InvalidCursor)?,
         })
     }
 
     pub(crate) fn created_at(&self) -> Result<DateTime<Utc>, StoreError> {
+        if !CURSOR_RANGE_US.contains(&self.created_at_us) {
+            return Err(StoreError::InvalidCursor);
+        }
         DateTime::from_timestamp_micros(self.created_at_us).ok_or(StoreError::InvalidCursor)
     }
 }
@@ -444,6 +458,24 @@ pub trait TaskStore: Send + Sync + 'static {
         scope: LeaseScope<'_>,
         limit: u32,
     ) -> Result<Vec<RecoveredLease>, StoreError>;
+
+    // ---- Quotas, file deletion and retention (issue 11, the edge) ----
+
+    /// Bytes of the owner's stored files (the sum of their `size`).
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError>;
+
+    /// The owner's queued tasks, counted up to `cap` (the count stops
+    /// there, so the cost is bounded however many are queued).
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError>;
+
+    /// Deletes one of the owner's files' metadata. False when unknown or
+    /// another owner's. The caller deletes the blobs first.
+    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError>;
+
+    /// Up to `limit` files (any owner) uploaded more than `age` ago, oldest
+    /// first: the retention sweep's work list.
+    async fn expired_files(&self, age: Duration, limit: u32)
+    -> Result<Vec<StoredFile>, StoreError>;
 }
 
 /// Opens the store the configuration names, running migrations first when
@@ -494,4 +526,40 @@ pub(crate) fn worker_kind_prefix(worker: &str) -> String {
 
 pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    #[test]
+    fn cursors_outside_years_1_to_9999_are_invalid() {
+        let id = TaskId::new();
+        // 5000 BC (PostgreSQL refuses it) and year 10000.
+        for us in [
+            -219_946_000_000_000_000_i64,
+            253_402_300_800_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert!(matches!(
+                Cursor::decode(&raw(&format!("{us}.{id}"))),
+                Err(StoreError::InvalidCursor)
+            ));
+            let c = Cursor {
+                created_at_us: us,
+                id,
+            };
+            assert!(matches!(c.created_at(), Err(StoreError::InvalidCursor)));
+        }
+        let ok = Cursor {
+            created_at_us: 1_700_000_000_000_000,
+            id,
+        };
+        assert_eq!(Cursor::decode(&ok.encode()).unwrap(), ok);
+    }
 }

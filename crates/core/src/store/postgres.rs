@@ -100,6 +100,19 @@ async fn insert_batch(pool: &PgPool, backend: Option<&'static str>, jobs: Vec<In
                 let _ = j.done.send(Ok(by_id.remove(&j.new.id.0)));
             }
         }
+        // One row the database refuses (a value it cannot store, a
+        // constraint) fails the whole statement: the batch holds other
+        // people's requests, so each row is tried again on its own and only
+        // the bad one fails. A database that is down fails them all at once.
+        Err(StoreError::Internal(cause)) if jobs.len() > 1 => {
+            tracing::warn!(rows = jobs.len(), %cause, "a batched insert failed; inserting its rows one by one");
+            for j in jobs {
+                let one = insert_rows(pool, backend, &[&j.new])
+                    .await
+                    .map(|tasks| tasks.into_iter().find(|t| t.id == j.new.id));
+                let _ = j.done.send(one);
+            }
+        }
         Err(e) => {
             for j in jobs {
                 let _ = j.done.send(Err(e.clone()));
@@ -866,6 +879,56 @@ impl TaskStore for PgStore {
             id: id.0,
         };
         Ok(Some(TaskWatch::new(rx, Box::new(unsubscribe))))
+    }
+
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0)::bigint AS n FROM files WHERE owner_id = $1",
+        )
+        .bind(owner.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        // On tasks_queued_owner_idx; LIMIT bounds the work at the cap.
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = $1 AND status = 'queued' LIMIT $2) q",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        // On files_created_idx (0010).
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < now() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(age.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
     }
 
     async fn recover_leases(

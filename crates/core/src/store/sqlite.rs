@@ -663,6 +663,51 @@ impl TaskStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(SUM(size), 0) AS n FROM files WHERE owner_id = ?1")
+            .bind(owner.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = ?1 AND status = 'queued' LIMIT ?2)",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = ?1 AND owner_id = ?2")
+            .bind(id.to_string())
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < ?1 ORDER BY created_at LIMIT ?2",
+        )
+        .bind(now_us() - micros(age))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
+    }
+
     async fn recover_leases(
         &self,
         scope: LeaseScope<'_>,
