@@ -11,7 +11,7 @@ use futures::FutureExt;
 use rand::Rng;
 use resume_agent_core::config::WorkerConfig;
 use resume_agent_core::store::{FinishOutcome, static_kind};
-use resume_agent_core::task::Task;
+use resume_agent_core::task::{Task, scrub_nul, scrub_nul_str};
 use serde_json::Value;
 
 use super::{Done, Inner, REASON_CANCEL, Stop};
@@ -100,7 +100,10 @@ impl Inner {
                     _ => FinishOutcome::HandBack,
                 };
             }
-            Some(Ok(Ok(Ok(value)))) => {
+            Some(Ok(Ok(Ok(mut value)))) => {
+                // PostgreSQL's jsonb cannot hold U+0000 (PDF text often has
+                // it): replaced, so one result never fails a finish batch.
+                scrub_nul(&mut value);
                 let size = json_len(&value);
                 if size > self.cfg.result_max_bytes {
                     return FinishOutcome::Failed(format!(
@@ -110,8 +113,14 @@ impl Inner {
                 }
                 return FinishOutcome::Succeeded(value);
             }
-            Some(Ok(Ok(Err(HandlerError::Permanent(m))))) => return FinishOutcome::Failed(m),
-            Some(Ok(Ok(Err(HandlerError::Retryable(m))))) => m,
+            Some(Ok(Ok(Err(HandlerError::Permanent(mut m))))) => {
+                scrub_nul_str(&mut m);
+                return FinishOutcome::Failed(m);
+            }
+            Some(Ok(Ok(Err(HandlerError::Retryable(mut m))))) => {
+                scrub_nul_str(&mut m);
+                m
+            }
             Some(Ok(Err(_panic))) => {
                 tracing::error!(task_id = %task.id, kind = %task.kind, "handler panicked");
                 return FinishOutcome::Failed(format!("the {} handler panicked", task.kind));
