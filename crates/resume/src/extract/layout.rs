@@ -108,61 +108,18 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
     out
 }
 
-/// Join glyphs, in drawing order, into fragments.
+/// Join glyphs into fragments: see [`super::pdf_words`].
 fn fragments(glyphs: &[Glyph]) -> Vec<Frag> {
-    let mut frags: Vec<Frag> = Vec::new();
-    let mut current: Option<Frag> = None;
-    let mut pending_space = false;
-    for g in glyphs {
-        if g.text.chars().all(char::is_whitespace) {
-            pending_space = true;
-            continue;
-        }
-        let text = g.text.as_str();
-        let joined = match current.as_mut() {
-            Some(f) => {
-                let size = f.size.max(g.size);
-                let same_line = (g.y - f.y).abs() <= 0.35 * size;
-                let gap = g.x - f.x1;
-                if same_line && gap >= -0.6 * size && gap <= 1.0 * size {
-                    if (pending_space || gap > 0.15 * size) && !f.text.ends_with(' ') {
-                        f.text.push(' ');
-                    }
-                    f.text.push_str(text);
-                    f.x1 = f.x1.max(g.x + g.width);
-                    f.size = f.size.max(g.size);
-                    true
-                } else {
-                    false
-                }
-            }
-            None => false,
-        };
-        if !joined {
-            if let Some(f) = current.take() {
-                frags.push(f);
-            }
-            current = Some(Frag {
-                x0: g.x,
-                x1: g.x + g.width,
-                y: g.y,
-                size: g.size,
-                text: text.to_owned(),
-            });
-        }
-        pending_space = false;
-    }
-    if let Some(f) = current {
-        frags.push(f);
-    }
-    frags.retain(|f| !f.text.trim().is_empty());
-    for f in &mut frags {
-        let trimmed = f.text.trim();
-        if trimmed.len() != f.text.len() {
-            f.text = trimmed.to_owned();
-        }
-    }
-    frags
+    super::pdf_words::runs(glyphs)
+        .into_iter()
+        .map(|r| Frag {
+            x0: r.x0,
+            x1: r.x1,
+            y: r.y,
+            size: r.size,
+            text: r.text,
+        })
+        .collect()
 }
 
 fn text_len(f: &Frag) -> usize {
