@@ -80,7 +80,7 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
         frags.iter().map(|f| f.x1).fold(1.0, f64::max)
     };
     let mut regions: Vec<Vec<Line>> = match gutter(&frags, width) {
-        Some(g) => two_column_regions(&frags, g),
+        Some(g) => two_column_regions(&frags, g, page.height),
         None => vec![assemble(frags.iter().collect())],
     };
     if first_page {
@@ -193,17 +193,80 @@ fn is_column_gutter(frags: &[Frag], g: f64) -> bool {
         }
         best * 2 >= v.len()
     };
-    aligned(&left) && aligned(&right)
+    if aligned(&left) && aligned(&right) {
+        return true;
+    }
+    // Centred or right-aligned sidebars (LaTeX and HTML templates): a real
+    // column has its own lines. Right-aligned dates and places beside job
+    // titles share the titles' baselines; a sidebar's lines mostly do not.
+    let paired = |side: &[&Frag], other: &[&Frag]| {
+        side.iter()
+            .filter(|f| {
+                other
+                    .iter()
+                    .any(|o| (o.y - f.y).abs() <= 0.12 * o.size.min(f.size).max(1.0))
+            })
+            .count()
+    };
+    let (small, large) = if left_chars <= right_chars {
+        (&left, &right)
+    } else {
+        (&right, &left)
+    };
+    small.len() >= 4 && paired(small, large) * 10 <= small.len() * 4
+}
+
+/// The top of the columns when a full-width header sits above them: the
+/// first vertical gap in the top quarter of the page wider than 2.2 times
+/// the usual line spacing, if the lines above it have text on both sides
+/// of the gutter (a contact line running across).
+fn header_cut(frags: &[Frag], g: f64, height: f64) -> Option<f64> {
+    let mut ys: Vec<f64> = frags.iter().map(|f| f.y).collect();
+    ys.sort_by(f64::total_cmp);
+    ys.dedup_by(|a, b| (*a - *b).abs() < 1.5);
+    if ys.len() < 6 {
+        return None;
+    }
+    let mut gaps: Vec<f64> = ys.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut sorted = gaps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let usual = sorted[sorted.len() / 2];
+    let limit = if height > 1.0 { height * 0.25 } else { 200.0 };
+    for (i, gap) in gaps.drain(..).enumerate() {
+        let (above, below) = (ys[i], ys[i + 1]);
+        if above > limit {
+            break;
+        }
+        if gap > 2.2 * usual.max(1.0) {
+            let top: Vec<&Frag> = frags.iter().filter(|f| f.y <= above + 0.01).collect();
+            let both = top.iter().any(|f| f.x1 <= g) && top.iter().any(|f| f.x0 >= g);
+            return both.then_some((above + below) / 2.0);
+        }
+    }
+    None
 }
 
 /// Regions in reading order for a two-column page: bands cut by fragments
 /// crossing the gutter, each band read left column then right column.
-fn two_column_regions(frags: &[Frag], g: f64) -> Vec<Vec<Line>> {
+fn two_column_regions(all: &[Frag], g: f64, height: f64) -> Vec<Vec<Line>> {
+    let mut regions = Vec::new();
+    let header = header_cut(all, g, height);
+    let body: Vec<Frag>;
+    let frags = match header {
+        Some(cut) => {
+            let top = assemble(all.iter().filter(|f| f.y < cut).collect());
+            if !top.is_empty() {
+                regions.push(top);
+            }
+            body = all.iter().filter(|f| f.y >= cut).cloned().collect();
+            &body[..]
+        }
+        None => all,
+    };
     let spanning: Vec<&Frag> = frags.iter().filter(|f| f.x0 < g && f.x1 > g).collect();
     let mut cuts: Vec<f64> = spanning.iter().map(|f| f.y).collect();
     cuts.sort_by(f64::total_cmp);
     cuts.dedup_by(|a, b| (*a - *b).abs() < 1.0);
-    let mut regions = Vec::new();
     let mut lower = f64::NEG_INFINITY;
     let mut bounds: Vec<f64> = cuts.clone();
     bounds.push(f64::INFINITY);
