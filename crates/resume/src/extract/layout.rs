@@ -31,6 +31,8 @@ pub(crate) struct PageGlyphs {
     pub(crate) width: f64,
     pub(crate) height: f64,
     pub(crate) glyphs: Vec<Glyph>,
+    /// The page's web link annotations.
+    pub(crate) links: Vec<super::pdf_links::Link>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ pub(crate) fn pages_to_text(pages: &[PageGlyphs]) -> String {
 
 /// The page's lines in reading order; an empty string is a paragraph break.
 fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
-    let frags = fragments(&page.glyphs);
+    let frags = fragments(&page.glyphs, &page.links);
     if frags.is_empty() {
         return Vec::new();
     }
@@ -108,10 +110,12 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
     out
 }
 
-/// Join glyphs into fragments: see [`super::pdf_words`].
-fn fragments(glyphs: &[Glyph]) -> Vec<Frag> {
-    super::pdf_words::runs(glyphs)
-        .into_iter()
+/// Join glyphs into fragments ([`super::pdf_words`]), with the addresses of
+/// link annotations attached ([`super::pdf_links`]).
+fn fragments(glyphs: &[Glyph], links: &[super::pdf_links::Link]) -> Vec<Frag> {
+    let mut runs = super::pdf_words::runs(glyphs);
+    super::pdf_links::attach(&mut runs, links);
+    runs.into_iter()
         .map(|r| Frag {
             x0: r.x0,
             x1: r.x1,
@@ -425,6 +429,7 @@ mod tests {
             width: 612.0,
             height: 792.0,
             glyphs,
+            links: Vec::new(),
         };
         let text = pages_to_text(&[page]);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
@@ -446,6 +451,7 @@ mod tests {
             width: 612.0,
             height: 792.0,
             glyphs,
+            links: Vec::new(),
         };
         let text = pages_to_text(&[page]);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();

@@ -4,6 +4,7 @@ mod docx;
 mod layout;
 mod markdown;
 mod pdf;
+mod pdf_links;
 mod pdf_words;
 
 use crate::FileType;
