@@ -142,7 +142,8 @@ pub(crate) fn has_title_word(phrase: &str) -> bool {
             let w = w.to_lowercase();
             !w.is_empty()
                 && TITLE_WORDS.iter().any(|t| match t.strip_suffix('*') {
-                    Some(stem) => w.starts_with(stem),
+                    // "engineer*" is not "engineering" (a field, or a company).
+                    Some(stem) => w.starts_with(stem) && (w == stem || !w.ends_with("ing")),
                     None => w == *t,
                 })
         })

@@ -134,10 +134,13 @@ pub fn parse_resume(text: &str) -> ParsedResume {
 
     let contact = contact::extract(&doc);
     let summary = summary(&doc);
+    // Volunteering and campus involvement are roles too (employer, title,
+    // dates); they follow the jobs.
     let experience: Vec<Experience> = doc
         .sections
         .iter()
         .filter(|s| s.kind == Kind::Experience)
+        .chain(doc.sections.iter().filter(|s| s.kind == Kind::Volunteering))
         .flat_map(|s| entries::experience(&doc.section_lines(s)))
         .collect();
     let education: Vec<Education> = doc

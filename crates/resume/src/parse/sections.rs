@@ -42,6 +42,10 @@ pub enum SectionKind {
     References,
     /// Contact details.
     Contact,
+    /// A recognised heading with no specific kind (memberships, personal
+    /// sections such as "Life Philosophy", "Other Information"): it ends the
+    /// section before it.
+    Other,
 }
 
 const HEADINGS: &[(&str, SectionKind)] = {
@@ -187,6 +191,81 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("personal details", Contact),
         ("personal information", Contact),
         ("get in touch", Contact),
+        // Grown on real-world résumés (template sections, US career-centre
+        // samples, résumé-site exports).
+        ("status", Summary),
+        ("about myself", Summary),
+        ("professional overview", Summary),
+        ("career overview", Summary),
+        ("experiences", Experience),
+        ("work", Experience),
+        ("internships", Experience),
+        ("internship experience", Experience),
+        ("research experience", Experience),
+        ("teaching experience", Experience),
+        ("employment experience", Experience),
+        ("professional employment", Experience),
+        ("relevant work experience", Experience),
+        ("work and leadership experience", Experience),
+        ("leadership experience", Experience),
+        ("campus involvement", Experience),
+        ("on campus involvement", Experience),
+        ("involvement", Experience),
+        ("academic experience", Experience),
+        ("experience and projects", Experience),
+        ("degrees", Education),
+        ("education and certifications", Education),
+        ("education and qualifications", Education),
+        ("skill", Skills),
+        ("strengths", Skills),
+        ("key strengths", Skills),
+        ("core strengths", Skills),
+        ("fields", Skills),
+        ("areas of interest and expertise", Skills),
+        ("technical skills and tools", Skills),
+        ("technologies and tools", Skills),
+        ("tools and software", Skills),
+        ("software", Skills),
+        ("frameworks", Skills),
+        ("operating systems", Skills),
+        ("technical competencies", Skills),
+        ("core qualifications", Skills),
+        ("qualifications summary", Skills),
+        ("abilities", Skills),
+        ("projects and associations", Projects),
+        ("projects and publications", Projects),
+        ("research projects", Projects),
+        ("licenses and certificates", Certifications),
+        ("certificates and courses", Certifications),
+        ("honors awards", Awards),
+        ("honours awards", Awards),
+        ("recognition", Awards),
+        ("recognitions", Awards),
+        ("scholarships", Awards),
+        ("writing", Publications),
+        ("volunteer", Volunteering),
+        ("volunteer activities", Volunteering),
+        ("service", Volunteering),
+        ("community service", Volunteering),
+        ("leadership", Volunteering),
+        ("extracurriculars", Volunteering),
+        ("reading", Interests),
+        ("life philosophy", Other),
+        ("most proud of", Other),
+        ("a day of my life", Other),
+        ("governance", Other),
+        ("affiliation", Other),
+        ("affiliations", Other),
+        ("professional affiliations", Other),
+        ("memberships", Other),
+        ("professional memberships", Other),
+        ("samples", Other),
+        ("other information", Other),
+        ("additional information", Other),
+        ("miscellaneous", Other),
+        ("personal", Other),
+        ("links", Contact),
+        ("profiles", Contact),
     ]
 };
 
@@ -223,6 +302,34 @@ fn starts_with_bullet(line: &str) -> bool {
     )
 }
 
+/// A heading without the rule drawn after or before it in plain text
+/// (`SKILLS ------`, `==== EDUCATION ====`): runs of three or more `-`, `=`,
+/// `_`, `*`, `~`, `#` or box-drawing characters at either end.
+fn strip_rules(line: &str) -> &str {
+    let rule = |c: char| matches!(c, '-' | '=' | '_' | '*' | '~' | '#' | '─' | '━' | '═');
+    let mut s = line;
+    for _ in 0..2 {
+        let end_run = s.chars().rev().take_while(|&c| rule(c) || c == ' ').count();
+        if s.chars().rev().take_while(|&c| rule(c)).count() >= 3 {
+            let keep = s.chars().count() - end_run;
+            s = s
+                .char_indices()
+                .nth(keep)
+                .map_or(s, |(i, _)| &s[..i])
+                .trim_end();
+        }
+        let start_run: usize = s
+            .chars()
+            .take_while(|&c| rule(c) || c == ' ')
+            .map(char::len_utf8)
+            .sum();
+        if s.chars().take_while(|&c| rule(c)).count() >= 3 {
+            s = s.get(start_run..).unwrap_or(s).trim_start();
+        }
+    }
+    s
+}
+
 /// Which `Label: content` lines may start a section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Inline {
@@ -257,7 +364,7 @@ pub(crate) fn heading_of(
     line: &str,
     inline: Inline,
 ) -> Option<(SectionKind, String, Option<String>)> {
-    let trimmed = line.trim();
+    let trimmed = strip_rules(line.trim());
     if trimmed.is_empty() || trimmed.chars().count() > 60 || starts_with_bullet(trimmed) {
         return None;
     }
