@@ -98,8 +98,11 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
         }
         let mut prev: Option<&Line> = None;
         for line in &region {
+            // A wide gap, or a change of type size (a name above its
+            // tagline), is a paragraph break.
             if let Some(p) = prev
-                && line.y - p.y > 2.0 * p.size.max(line.size)
+                && (line.y - p.y > 2.0 * p.size.max(line.size)
+                    || p.size.max(line.size) > 1.6 * p.size.min(line.size))
             {
                 out.push(String::new());
             }

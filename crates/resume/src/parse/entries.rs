@@ -100,11 +100,21 @@ fn header_like(line: &str) -> bool {
         && !is_bullet(line)
         && word_count(line) <= 10
         && line.chars().count() <= 100
-        && !line.ends_with('.')
+        && (!line.ends_with('.') || ends_with_abbreviation(line))
         && !line.ends_with(',')
         && !line_dates(line).is_range
         && line.chars().any(char::is_alphabetic)
         && (capitalised_share(line) >= 0.6 || has_title_word(line) && word_count(line) <= 6)
+}
+
+/// `Global Payments Inc.`, `Acme Co.`, `B.S.`: a final period that ends an
+/// abbreviation, not a sentence.
+fn ends_with_abbreviation(line: &str) -> bool {
+    let last = line.split_whitespace().next_back().unwrap_or("");
+    let core = last.trim_end_matches('.');
+    is_company_suffix(last)
+        || core.contains('.')
+        || (core.chars().count() <= 3 && core.chars().next().is_some_and(char::is_uppercase))
 }
 
 /// Split a header into fields.
@@ -148,15 +158,18 @@ fn split_fields(text: &str, at: bool) -> Vec<String> {
             .into_iter()
             .map(|p| clean(&p))
             .collect();
+        // "New Orleans, LA", "Mountain View, CA, USA": places, found from
+        // the right so that "Gilmore Financial, New Orleans, LA" keeps its
+        // employer.
         let mut skip = vec![false; parts.len()];
-        for i in 0..parts.len() {
-            // "Mountain View, CA", "New Orleans, LA, USA": places.
-            for len in [3usize, 2] {
-                if i + len <= parts.len() && place(&parts[i..i + len].join(", ")) {
-                    skip[i..i + len].iter_mut().for_each(|x| *x = true);
-                }
+        for i in (1..parts.len()).rev() {
+            if !skip[i] && place(&format!("{}, {}", parts[i - 1], parts[i])) {
+                skip[i] = true;
+                skip[i - 1] = true;
             }
-            if place(&parts[i]) {
+        }
+        for (i, p) in parts.iter().enumerate() {
+            if place(p) {
                 skip[i] = true;
             }
         }
@@ -254,6 +267,10 @@ fn title_and_employer(fields: &[String], line_of: &[usize]) -> (Option<String>, 
     (title.and_then(|i| fields.get(i).cloned()), employer_text)
 }
 
+/// A candidate header: (quality, preference, first line, last line,
+/// (fields, line of each field)).
+type HeaderOption = (u8, u8, usize, usize, (Vec<String>, Vec<usize>));
+
 struct Header {
     start: usize,
     end: usize,
@@ -288,7 +305,7 @@ fn description(lines: &[&str]) -> Option<String> {
 }
 
 /// Whether a line anchors an entry: a date range, or a single date at the
-/// start or end of a short line ("Data Analysis Intern	Summer 2017").
+/// start or end of a short line (`Data Analysis Intern` and `Summer 2017` a tab apart).
 fn anchor_dates(line: &str) -> Option<LineDates> {
     if line.is_empty() || is_bullet(line) || word_count(line) > 18 {
         return None;
@@ -306,6 +323,19 @@ fn anchor_dates(line: &str) -> Option<LineDates> {
         || before.trim_end().ends_with([',', '|', '(']);
     let rest_words = word_count(&without_dates(line, &dates));
     (at_edge && rest_words <= 8 && !line.trim_end().ends_with('.')).then_some(dates)
+}
+
+/// The line without any of its dates (`YMCA, Pomona, CA` then `Summer 2013, 2014`).
+fn without_all_dates(line: &str) -> String {
+    let spans: Vec<(usize, usize)> = super::dates::atoms(line)
+        .iter()
+        .map(|a| (a.start, a.end))
+        .collect();
+    let dates = LineDates {
+        spans,
+        ..LineDates::default()
+    };
+    without_dates(line, &dates)
 }
 
 /// Date ranges printed over two lines in a left gutter (moderncv: `June
@@ -367,7 +397,7 @@ pub(crate) fn experience(lines: &[&str]) -> Vec<Experience> {
         if d < free_from {
             continue;
         }
-        let own = fields_of(&without_dates(lines[d], dates));
+        let own = fields_of(&without_all_dates(lines[d]));
         // Lines above: at most two, one blank line allowed right above.
         let mut above: Vec<usize> = Vec::new();
         let mut j = d;
@@ -423,7 +453,7 @@ pub(crate) fn experience(lines: &[&str]) -> Vec<Experience> {
         let (mut start, mut end, mut chosen) = (d, d, alone);
         if quality(&chosen.0) < 3 {
             // Grow below one line at a time, above likewise; keep the best.
-            let mut options: Vec<(u8, u8, usize, usize, (Vec<String>, Vec<usize>))> = Vec::new();
+            let mut options: Vec<HeaderOption> = Vec::new();
             for k in 1..=below.len() {
                 let c = build(&[], &below[..k]);
                 let q = quality(&c.0);

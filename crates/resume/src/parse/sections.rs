@@ -198,7 +198,6 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("professional overview", Summary),
         ("career overview", Summary),
         ("experiences", Experience),
-        ("work", Experience),
         ("internships", Experience),
         ("internship experience", Experience),
         ("research experience", Experience),
@@ -225,7 +224,6 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("technical skills and tools", Skills),
         ("technologies and tools", Skills),
         ("tools and software", Skills),
-        ("software", Skills),
         ("frameworks", Skills),
         ("operating systems", Skills),
         ("technical competencies", Skills),
@@ -242,14 +240,9 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("recognition", Awards),
         ("recognitions", Awards),
         ("scholarships", Awards),
-        ("writing", Publications),
-        ("volunteer", Volunteering),
         ("volunteer activities", Volunteering),
-        ("service", Volunteering),
         ("community service", Volunteering),
-        ("leadership", Volunteering),
         ("extracurriculars", Volunteering),
-        ("reading", Interests),
         ("life philosophy", Other),
         ("most proud of", Other),
         ("a day of my life", Other),
@@ -263,7 +256,6 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("other information", Other),
         ("additional information", Other),
         ("miscellaneous", Other),
-        ("personal", Other),
         ("links", Contact),
         ("profiles", Contact),
     ]
@@ -285,10 +277,18 @@ fn heading_key(text: &str) -> String {
 }
 
 fn lookup(key: &str) -> Option<SectionKind> {
-    HEADINGS
-        .iter()
-        .find(|(phrase, _)| *phrase == key)
-        .map(|(_, kind)| *kind)
+    let exact = |k: &str| {
+        HEADINGS
+            .iter()
+            .find(|(phrase, _)| *phrase == k)
+            .map(|(_, kind)| *kind)
+    };
+    exact(key).or_else(|| {
+        // Templates that colour a heading's first letters draw them apart:
+        // "Edu cation", "Pro fessional Experience", "int erests".
+        let (first, rest) = key.split_once(' ')?;
+        (first.chars().count() <= 3).then(|| exact(&format!("{first}{rest}")))?
+    })
 }
 
 fn starts_with_bullet(line: &str) -> bool {
