@@ -20,8 +20,9 @@
 //!   other and the shorter is at least 60 % of the longer. Titles are a
 //!   multiset (one per entry).
 //! - `skills` recall: a label item is found when a returned skill equals it
-//!   (normalised), is its canonical vocabulary name, or is a vocabulary
-//!   skill named inside the item (`Python` for `Python (Pandas/Numpy)`).
+//!   loosely (as above: `Hard-working` for `Hard-working (18/24)`), is its
+//!   canonical vocabulary name, or is a vocabulary skill named inside the
+//!   item (`Python` for `Python (Pandas/Numpy)`).
 //! - skills "absent": the share of returned skills that are neither in the
 //!   label's skills list (as above, either way round) nor named in the
 //!   text of the résumé's skills-like or experience sections.
@@ -150,8 +151,7 @@ fn recall(want: &[String], got: &[String]) -> (usize, usize, Vec<String>) {
 }
 
 fn skill_found(item: &str, got: &[String]) -> bool {
-    let n = norm(item);
-    if got.iter().any(|g| norm(g) == n) {
+    if got.iter().any(|g| loose_eq(g, item)) {
         return true;
     }
     if let Some(c) = skills::canonical(item.trim())

@@ -10,6 +10,7 @@ mod dates;
 mod entries;
 mod lexicon;
 mod sections;
+mod skill_list;
 
 use std::collections::BTreeSet;
 
@@ -168,7 +169,16 @@ pub fn parse_resume(text: &str) -> ParsedResume {
         .filter_map(|e| e.employer.as_deref())
         .chain(education.iter().filter_map(|e| e.institution.as_deref()))
         .collect();
-    let skills = skills_of(&doc, &names);
+    let mut skills = skills_of(&doc, &names);
+    // Items of the skills lists that the vocabulary does not know, verbatim.
+    let listed: Vec<&str> = doc
+        .sections
+        .iter()
+        .filter(|s| s.kind == Kind::Skills)
+        .flat_map(|s| doc.section_lines(s))
+        .collect();
+    skills.extend(skill_list::verbatim_items(&listed));
+    crate::skills::sort_names(&mut skills);
     let word_count = text
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))
