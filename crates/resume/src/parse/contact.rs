@@ -184,7 +184,7 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
             .iter()
             .skip(i + trimmed.chars().count())
             .find(|c| **c != ' ')
-            .is_some_and(|c| matches!(c, '*' | '•' | '#' | '█' | '×'));
+            .is_some_and(|c| matches!(c, '*' | '█' | '∗'));
         let glued = next.is_some_and(char::is_alphanumeric) || masked_after;
         let digits = trimmed.chars().filter(char::is_ascii_digit).count();
         if (7..=15).contains(&digits) && !glued && !date_like(&trimmed) {

@@ -177,7 +177,20 @@ pub fn parse_resume(text: &str) -> ParsedResume {
         .filter(|s| s.kind == Kind::Skills)
         .flat_map(|s| doc.section_lines(s))
         .collect();
-    skills.extend(skill_list::verbatim_items(&listed));
+    // A word of a skill already found ("Microsoft" of "Microsoft Office"
+    // written across a line break) is not another skill.
+    let known: Vec<String> = skills
+        .iter()
+        .map(|s| format!(" {} ", s.to_lowercase()))
+        .collect();
+    skills.extend(
+        skill_list::verbatim_items(&listed)
+            .into_iter()
+            .filter(|item| {
+                let needle = format!(" {} ", item.to_lowercase());
+                !known.iter().any(|k| k.contains(&needle))
+            }),
+    );
     crate::skills::sort_names(&mut skills);
     let word_count = text
         .split_whitespace()

@@ -51,6 +51,60 @@ const LEVELS: &[&str] = &[
     "familiar",
 ];
 
+/// Column headings and category labels of skills tables, not skills.
+const CATEGORY_WORDS: &[&str] = &[
+    "area",
+    "areas",
+    "tools",
+    "tool",
+    "other",
+    "others",
+    "misc",
+    "miscellaneous",
+    "category",
+    "categories",
+    "level",
+    "backend",
+    "back-end",
+    "frontend",
+    "front-end",
+    "cloud",
+    "data",
+    "databases",
+    "database",
+    "languages",
+    "language",
+    "frameworks",
+    "framework",
+    "libraries",
+    "platforms",
+    "platform",
+    "technologies",
+    "technology",
+    "skills",
+    "skill",
+    "software",
+    "hardware",
+    "web",
+    "mobile",
+    "general",
+    "technical",
+    "soft skills",
+    "hard skills",
+    "core",
+    "methods",
+    "methodologies",
+    "practices",
+    "concepts",
+    "infrastructure",
+    "operating systems",
+    "programming",
+    "scripting",
+    "years",
+    "proficiency",
+    "name",
+];
+
 /// At most this many verbatim items per résumé.
 const MAX_ITEMS: usize = 40;
 
@@ -78,6 +132,17 @@ pub(crate) fn verbatim_items(lines: &[&str]) -> Vec<String> {
 
 fn items_of(line: &str) -> Vec<String> {
     let line = strip_bullet(line.trim());
+    // A table row "Design<TAB>Figma, Sketch": the first cell labels a list.
+    let line = match line.split_once('\t') {
+        Some((label, rest))
+            if label.split_whitespace().count() <= 3
+                && rest.contains([',', '|', '\t'])
+                && vocabulary().scan_line(label, true).is_empty() =>
+        {
+            rest
+        }
+        _ => line,
+    };
     // A category label: "Languages: Go, Rust", "Computer: Proficient in …".
     let body = match line.split_once(':') {
         Some((label, rest)) if label.split_whitespace().count() <= 4 && !rest.trim().is_empty() => {
@@ -169,6 +234,7 @@ fn clean_item(raw: &str) -> Option<String> {
         && !item.contains(['[', ']', '{', '}', '(', ')', '"', '“', '”', '@', '*', ':'])
         && !item.contains("http")
         && !LEVELS.contains(&lower.as_str())
+        && !CATEGORY_WORDS.contains(&lower.as_str())
         && !lower.starts_with("to ")
         && !lower.starts_with("the ")
         && item
