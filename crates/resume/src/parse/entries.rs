@@ -151,7 +151,9 @@ fn split_fields(text: &str, at: bool) -> Vec<String> {
     let mut fields: Vec<String> = Vec::new();
     for segment in s.split(['\t', '|', '•', '·', ';', '—', '–', '[', ']']) {
         let segment = clean(segment);
-        if segment.is_empty() || place(&segment) {
+        // A whole segment is a place only with at most one comma ("Pomona,
+        // CA"); "LionLike MindState, Pomona, CA" is an employer and a place.
+        if segment.is_empty() || segment.matches(',').count() <= 1 && place(&segment) {
             continue;
         }
         let parts: Vec<String> = comma_parts(&segment)
@@ -170,6 +172,18 @@ fn split_fields(text: &str, at: bool) -> Vec<String> {
         }
         for (i, p) in parts.iter().enumerate() {
             if place(p) {
+                skip[i] = true;
+            }
+        }
+        // "Mountain View" before a consumed "CA": the city of that place.
+        for i in (0..parts.len().saturating_sub(1)).rev() {
+            let code = parts[i + 1].trim();
+            if !skip[i]
+                && skip[i + 1]
+                && code.len() == 2
+                && code.chars().all(|c| c.is_ascii_uppercase())
+                && place(&format!("{}, {}", parts[i], code))
+            {
                 skip[i] = true;
             }
         }
@@ -543,10 +557,27 @@ pub(crate) fn education(lines: &[&str]) -> Vec<Education> {
         let dates = line_dates(line);
         let text = without_dates(strip_bullet(line), &line_dates(strip_bullet(line)));
         let fields = split_fields(&text, false);
-        let institution = fields.iter().find(|f| is_institution(f)).cloned();
+        // A field set apart by a tab or `|` may name a school the word lists
+        // do not know ("UC Berkeley | 2019", "M.Sc.<TAB>Wonderland").
+        let strong = line.contains(['\t', '|', '•']);
+        let named = fields
+            .iter()
+            .find(|f| is_institution(f) && !is_degree(f))
+            .cloned();
+        let unnamed = (strong || !dates.is_empty())
+            .then(|| fields.iter().find(|f| school_like(f)).cloned())
+            .flatten()
+            .filter(|_| !bullet);
+        let institution = named
+            .or_else(|| {
+                unnamed
+                    .clone()
+                    .filter(|_| fields.iter().any(|f| is_degree(f) && is_institution(f)))
+            })
+            .or_else(|| fields.iter().find(|f| is_institution(f)).cloned());
         let degree = fields
             .iter()
-            .find(|f| is_degree(f) && !is_institution(f))
+            .find(|f| is_degree(f) && Some(*f) != institution.as_ref())
             .cloned()
             .or_else(|| {
                 fields
@@ -555,6 +586,7 @@ pub(crate) fn education(lines: &[&str]) -> Vec<Education> {
                     .cloned()
                     .filter(|_| institution.is_none())
             });
+        let institution = institution.or_else(|| unnamed.filter(|_| current.institution.is_none()));
         if bullet && institution.is_none() && degree.is_none() {
             continue;
         }
@@ -578,6 +610,64 @@ pub(crate) fn education(lines: &[&str]) -> Vec<Education> {
         out.push(current);
     }
     out
+}
+
+/// Words of education lines that are not schools: "GPA", "Dean's List",
+/// "Thesis", "Relevant Coursework", …
+const NOT_SCHOOL_WORDS: &[&str] = &[
+    "gpa",
+    "grade",
+    "grades",
+    "dean",
+    "dean's",
+    "list",
+    "honors",
+    "honours",
+    "award",
+    "awards",
+    "scholarship",
+    "laude",
+    "thesis",
+    "dissertation",
+    "coursework",
+    "courses",
+    "course",
+    "minor",
+    "major",
+    "activities",
+    "expected",
+    "graduation",
+    "graduated",
+    "relevant",
+    "focus",
+    "concentration",
+    "advisor",
+    "supervisor",
+    "project",
+    "projects",
+    "semester",
+    "exchange",
+    "abroad",
+    "candidate",
+    "studies",
+    "study",
+    "certificate",
+    "diploma",
+    "track",
+];
+
+/// A short title-case field that can be a school's name.
+fn school_like(field: &str) -> bool {
+    let lower = field.to_lowercase();
+    !is_degree(field)
+        && !is_location(field)
+        && !field.contains(':')
+        && !field.chars().any(|c| c.is_ascii_digit())
+        && (1..=6).contains(&word_count(field))
+        && capitalised_share(field) >= 0.6
+        && !lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .any(|w| NOT_SCHOOL_WORDS.contains(&w))
 }
 
 /// Normalise a link token to an `https://` URL.
