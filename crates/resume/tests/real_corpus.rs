@@ -431,9 +431,10 @@ fn real_corpus_accuracy() {
         at(0.99)
     );
 
-    // Floors: the targets where reached, else the level reached (so that a
-    // regression fails). See crates/resume/README.md.
-    let floors: [f64; 9] = [0.0; 9];
+    // The targets of issue 12, all reached on this set (see
+    // crates/resume/README.md for the figures). Parse time is printed, not
+    // asserted: it depends on the machine's load.
+    let floors: [f64; 9] = [97.0, 97.0, 97.0, 85.0, 85.0, 85.0, 85.0, 90.0, 90.0];
     for (i, floor) in floors.iter().enumerate() {
         assert!(
             scores[i].pct() + 1e-9 >= *floor,
@@ -442,4 +443,9 @@ fn real_corpus_accuracy() {
             scores[i].pct()
         );
     }
+    assert!(
+        scores[9].pct() <= 25.0 + 1e-9,
+        "{:.1} % of the returned skills are absent from the skills lists and experience text (at most 25 %)",
+        scores[9].pct()
+    );
 }
