@@ -733,6 +733,24 @@ mod tests {
     }
 
     #[test]
+    fn places_in_contact_segments() {
+        assert_eq!(place_in("B United Kingdom"), Some("United Kingdom"));
+        assert_eq!(
+            place_in("555 La Verne Way, La Verne, CA"),
+            Some("La Verne, CA")
+        );
+        assert_eq!(place_in("Sunnyvale, CA"), Some("Sunnyvale, CA"));
+        assert_eq!(place_in("Getoq Consulting"), None);
+        assert!(phones("+49 176 313 *** **").is_empty());
+        assert_eq!(
+            phones("Madrid • +34 612 345 678 • a@b.es"),
+            ["+34 612 345 678"]
+        );
+        assert_eq!(without_doc_words("JAN KÜSTER RESUME"), "JAN KÜSTER");
+        assert_eq!(as_name("B United Kingdom"), None);
+    }
+
+    #[test]
     fn names() {
         assert_eq!(as_name("José Álvarez").as_deref(), Some("José Álvarez"));
         assert_eq!(

@@ -266,6 +266,22 @@ fn title_and_employer(fields: &[String], line_of: &[usize]) -> (Option<String>, 
             .find(|i| Some(*i) != employer)
     });
     let mut employer_text = employer.and_then(|i| fields.get(i).cloned());
+    // A student organisation before its university: "Enactus, University of
+    // La Verne".
+    if let (Some(e), Some(text)) = (employer, employer_text.as_mut())
+        && e > 0
+        && Some(e - 1) != title
+        && is_institution(text)
+        && line_of
+            .get(e - 1)
+            .is_some_and(|l| Some(l) == line_of.get(e))
+        && let Some(before) = fields.get(e - 1)
+        && title_score(before) == 0
+        && !has_company_word(before)
+        && !is_noise_field(before)
+    {
+        *text = format!("{before}, {text}");
+    }
     if let (Some(e), Some(text)) = (employer, employer_text.as_mut()) {
         let next = e + 1;
         if Some(next) != title
@@ -795,6 +811,101 @@ mod tests {
 
     fn s(v: &str) -> Option<String> {
         Some(v.to_owned())
+    }
+
+    #[test]
+    fn experience_layouts_from_real_templates() {
+        let pairs = |v: Vec<Experience>| -> Vec<(Option<String>, Option<String>)> {
+            v.into_iter().map(|e| (e.title, e.employer)).collect()
+        };
+        // Title / employer / dates + place (AltaCV, HTML sidebars).
+        let a = experience(&[
+            "President & CEO",
+            "Yahoo!",
+            "July 2012 – Ongoing\tSunnyvale, CA",
+            "• Led the acquisition",
+            "DevOps Engineer Level 1",
+            "Global Payments Inc.",
+            "June 2017 - January 2019 / Atlanta, GA",
+            "Spearheaded hands-on development",
+        ]);
+        assert_eq!(
+            pairs(a),
+            [
+                (s("President & CEO"), s("Yahoo!")),
+                (s("DevOps Engineer Level 1"), s("Global Payments Inc."))
+            ]
+        );
+        // Title  dates / Employer  place (Typst, Chromium), a single date.
+        let b = experience(&[
+            "Data Analyst\t2017 - 2020",
+            "ABC Company\tNew York, NY",
+            "• Analyze large datasets using SQL",
+            "to support decisions across the organization",
+            "Data Analysis Intern\tSummer 2017",
+            "PQR Corporation\tChicago, IL",
+        ]);
+        assert_eq!(
+            pairs(b),
+            [
+                (s("Data Analyst"), s("ABC Company")),
+                (s("Data Analysis Intern"), s("PQR Corporation"))
+            ]
+        );
+        // Employer, City, ST, Title above the dates, a blank line between.
+        let c = experience(&[
+            "Gilmore Financial, New Orleans, LA, Certified Public Accountant",
+            "",
+            "Oct. 2021 – Current",
+            "• Compute taxes",
+        ]);
+        assert_eq!(
+            pairs(c),
+            [(s("Certified Public Accountant"), s("Gilmore Financial"))]
+        );
+        // Organisation, place  dates / role below (career-centre samples).
+        let d = experience(&[
+            "Enactus, University of La Verne\tAugust 2013 – Present",
+            "Member",
+            "• Implement ideas",
+            "LionLike MindState, Pomona, CA\tJune 2012 – Present",
+            "Volunteer",
+        ]);
+        assert_eq!(
+            pairs(d),
+            [
+                (s("Member"), s("Enactus, University of La Verne")),
+                (s("Volunteer"), s("LionLike MindState"))
+            ]
+        );
+        // moderncv: the range split over two lines in the date gutter.
+        let e = experience(&[
+            "June 2022 – Software Engineer (Front-End), Google, Mountain View, CA, USA",
+            "Present Developing intuitive user interfaces using React.",
+        ]);
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].title.clone(), e[0].employer.clone(), e[0].end.clone()),
+            (
+                s("Software Engineer (Front-End)"),
+                s("Google"),
+                s("present")
+            )
+        );
+    }
+
+    #[test]
+    fn schools_set_apart() {
+        let e = education(&[
+            "UC Berkeley | 2019",
+            "Bachelor of Science, Computer Science",
+        ]);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].institution.as_deref(), Some("UC Berkeley"));
+        assert_eq!(e[0].degree.as_deref(), Some("Bachelor of Science"));
+        let e = education(&["High school\tWonderland", "Dean's List | 2015"]);
+        assert_eq!(e[0].institution.as_deref(), Some("Wonderland"));
+        assert_eq!(e.len(), 1);
     }
 
     #[test]

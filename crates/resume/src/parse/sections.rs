@@ -499,6 +499,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn headings_from_real_templates() {
+        let kind = |l: &str| heading_of(l, Inline::No).map(|h| h.0);
+        assert_eq!(
+            kind(
+                "SKILLS -------------------------------------------------------------------------"
+            ),
+            Some(SectionKind::Skills)
+        );
+        assert_eq!(kind("==== EDUCATION ===="), Some(SectionKind::Education));
+        assert_eq!(kind("Edu cation"), Some(SectionKind::Education));
+        assert_eq!(
+            kind("Pro fessional Experience"),
+            Some(SectionKind::Experience)
+        );
+        assert_eq!(kind("ON CAMPUS INVOLVEMENT"), Some(SectionKind::Experience));
+        assert_eq!(kind("STRENGTHS"), Some(SectionKind::Skills));
+        assert_eq!(kind("LIFE PHILOSOPHY"), Some(SectionKind::Other));
+        // Role words alone are not headings.
+        assert_eq!(kind("Volunteer"), None);
+        assert_eq!(kind("Leadership"), None);
+        assert_eq!(strip_rules("-- a --"), "-- a --");
+    }
+
+    #[test]
     fn headings() {
         let h = |l: &str| heading_of(l, Inline::Any);
         assert_eq!(
