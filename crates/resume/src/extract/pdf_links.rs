@@ -150,6 +150,10 @@ fn printed_form(uri: &str) -> String {
 
 /// Append each link's address to the run it covers (or add it as a run).
 pub(crate) fn attach(runs: &mut Vec<Run>, links: &[Link]) {
+    if links.is_empty() {
+        return;
+    }
+    let mut lowered: Vec<String> = runs.iter().map(|r| r.text.to_lowercase()).collect();
     let mut seen: Vec<String> = Vec::new();
     for link in links {
         let printed = printed_form(&link.uri);
@@ -169,7 +173,7 @@ pub(crate) fn attach(runs: &mut Vec<Run>, links: &[Link]) {
         match best {
             Some((i, _)) => {
                 if let Some(run) = runs.get_mut(i)
-                    && !run.text.to_lowercase().contains(&printed)
+                    && !lowered.get(i).is_some_and(|l| l.contains(&printed))
                 {
                     run.text.push_str(" (");
                     run.text.push_str(&link.uri);
@@ -178,13 +182,11 @@ pub(crate) fn attach(runs: &mut Vec<Run>, links: &[Link]) {
             }
             None => {
                 // Already printed somewhere on the page: nothing to add.
-                if runs
-                    .iter()
-                    .any(|r| r.text.to_lowercase().contains(&printed))
-                {
+                if lowered.iter().any(|l| l.contains(&printed)) {
                     continue;
                 }
                 let size = (link.bottom - link.top).clamp(4.0, 24.0);
+                lowered.push(link.uri.to_lowercase());
                 runs.push(Run {
                     x0: link.x0,
                     x1: link.x0 + 0.5 * size * link.uri.chars().count() as f64,

@@ -102,6 +102,7 @@ fn header_like(line: &str) -> bool {
         && line.chars().count() <= 100
         && (!line.ends_with('.') || ends_with_abbreviation(line))
         && !line.ends_with(',')
+        && !line.contains(": ")
         && !line_dates(line).is_range
         && line.chars().any(char::is_alphabetic)
         && (capitalised_share(line) >= 0.6 || has_title_word(line) && word_count(line) <= 6)
@@ -344,15 +345,26 @@ fn anchor_dates(line: &str) -> Option<LineDates> {
     if dates.is_range {
         return Some(dates);
     }
+    // A single date anchors only a structured line (a tab, `|`, a bullet
+    // separator or parentheses set it apart) or stands alone: "Promoted to
+    // lead in 2019" and "Employee of the Month, 2019" are not entries.
     let &(s, e) = dates.spans.first()?;
     let before = line.get(..s).unwrap_or("");
     let after = line.get(e..).unwrap_or("");
-    let at_edge = !before.chars().any(char::is_alphabetic)
-        || !after.chars().any(char::is_alphabetic)
-        || before.ends_with('\t')
-        || before.trim_end().ends_with([',', '|', '(']);
-    let rest_words = word_count(&without_dates(line, &dates));
-    (at_edge && rest_words <= 8 && !line.trim_end().ends_with('.')).then_some(dates)
+    let rest_words = word_count(&without_all_dates(line));
+    let alone = !without_all_dates(line).chars().any(char::is_alphabetic);
+    let structured = line.contains(['\t', '|', '•', '·']);
+    let first_atom = super::dates::atoms(line).first().map_or(s, |a| a.start);
+    let set_apart = line
+        .get(..first_atom)
+        .unwrap_or("")
+        .trim_end_matches(' ')
+        .ends_with(['\t', '|', '•', '·', '(', '–', '—'])
+        || before.trim_end().ends_with('(');
+    let at_edge =
+        !after.chars().any(char::is_alphabetic) || !before.chars().any(char::is_alphabetic);
+    let ok = alone || (structured && at_edge) || set_apart;
+    (ok && rest_words <= 8 && !line.trim_end().ends_with('.')).then_some(dates)
 }
 
 /// The line without any of its dates (`YMCA, Pomona, CA` then `Summer 2013, 2014`).
@@ -892,6 +904,22 @@ mod tests {
                 s("present")
             )
         );
+    }
+
+    #[test]
+    fn sentences_with_a_year_are_not_entries() {
+        let a = experience(&[
+            "Senior Engineer — Acme Corp\tJan 2018 – Present",
+            "Promoted to Senior Engineer in 2019",
+            "Awarded Employee of the Month, 2020",
+            "Technologies: Go, Kafka, Redis",
+            "Engineer | Initech | 2015 – 2017",
+        ]);
+        assert_eq!(a.len(), 2, "{a:#?}");
+        assert_eq!(a[1].employer.as_deref(), Some("Initech"));
+        assert!(anchor_dates("Summer 2017").is_some());
+        assert!(anchor_dates("Getoq Consulting\tTraining, 2011 / 11").is_some());
+        assert!(anchor_dates("Software Engineer, Acme (2019)").is_some());
     }
 
     #[test]
