@@ -164,7 +164,7 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
             let d = chars[j];
             let ok = d.is_ascii_digit()
                 || matches!(d, '(' | ')' | '-' | '.' | '/' | '‑' | '–')
-                || (d == '+' && j == i)
+                || (d == '+' && (j == i || (j == i + 1 && c == '(')))
                 || (d == ' '
                     && chars
                         .get(j + 1)
@@ -189,7 +189,7 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
         let digits = trimmed.chars().filter(char::is_ascii_digit).count();
         if (7..=15).contains(&digits) && !glued && !date_like(&trimmed) {
             out.push(PhoneCandidate {
-                plus: trimmed.starts_with('+'),
+                plus: trimmed.starts_with('+') || trimmed.starts_with("(+"),
                 parens: trimmed.contains('(') && trimmed.contains(')'),
                 text: trimmed.split_whitespace().collect::<Vec<_>>().join(" "),
             });

@@ -138,7 +138,7 @@ fn split_fields(text: &str, at: bool) -> Vec<String> {
         }
         s = s.replace(sep, "\t");
     }
-    let place = |p: &str| is_location(p) && !has_company_word(p);
+    let place = place_phrase;
     let clean = |p: &str| -> String {
         let p = p.replace("()", "").replace("( )", "");
         p.trim()
@@ -203,6 +203,23 @@ fn split_fields(text: &str, at: bool) -> Vec<String> {
         }
     }
     fields
+}
+
+/// A place in a header: "Sunnyvale, CA", "Munich", "College Station, TX"
+/// (a company word before a state code is still a city), but not
+/// "Globex, Inc., London" or "Siemens AG, Munich" (an employer and a city).
+fn place_phrase(p: &str) -> bool {
+    if !is_location(p) {
+        return false;
+    }
+    let parts: Vec<&str> = p.split(',').map(str::trim).collect();
+    if parts.iter().any(|x| is_company_suffix(x)) {
+        return false;
+    }
+    let coded = parts.last().is_some_and(|last| {
+        (2..=3).contains(&last.len()) && last.chars().all(|c| c.is_ascii_uppercase())
+    });
+    parts.len() < 2 || coded || !parts.first().is_some_and(|f| has_company_word(f))
 }
 
 /// A segment split on commas outside parentheses.
@@ -911,12 +928,14 @@ mod tests {
         let a = experience(&[
             "Senior Engineer — Acme Corp\tJan 2018 – Present",
             "Promoted to Senior Engineer in 2019",
+            "2019 – present\tSenior Data Engineer, Siemens AG, Munich",
             "Awarded Employee of the Month, 2020",
             "Technologies: Go, Kafka, Redis",
             "Engineer | Initech | 2015 – 2017",
         ]);
-        assert_eq!(a.len(), 2, "{a:#?}");
-        assert_eq!(a[1].employer.as_deref(), Some("Initech"));
+        assert_eq!(a.len(), 3, "{a:#?}");
+        assert_eq!(a[1].employer.as_deref(), Some("Siemens AG"));
+        assert_eq!(a[2].employer.as_deref(), Some("Initech"));
         assert!(anchor_dates("Summer 2017").is_some());
         assert!(anchor_dates("Getoq Consulting\tTraining, 2011 / 11").is_some());
         assert!(anchor_dates("Software Engineer, Acme (2019)").is_some());

@@ -257,6 +257,29 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("additional information", Other),
         ("miscellaneous", Other),
         ("links", Contact),
+        // Common headings of German, French, Spanish and Portuguese résumés.
+        ("berufserfahrung", Experience),
+        ("berufliche erfahrung", Experience),
+        ("ausbildung", Education),
+        ("bildung", Education),
+        ("kenntnisse", Skills),
+        ("fähigkeiten", Skills),
+        ("sprachen", Languages),
+        ("expérience professionnelle", Experience),
+        ("expérience", Experience),
+        ("expériences professionnelles", Experience),
+        ("formation", Education),
+        ("compétences", Skills),
+        ("langues", Languages),
+        ("experiencia", Experience),
+        ("experiencia profesional", Experience),
+        ("experiencia laboral", Experience),
+        ("educación", Education),
+        ("formación", Education),
+        ("habilidades", Skills),
+        ("idiomas", Languages),
+        ("experiência profissional", Experience),
+        ("formação", Education),
         ("profiles", Contact),
     ]
 };
@@ -374,6 +397,16 @@ pub(crate) fn heading_of(
         && let Some(kind) = lookup(&heading_key(core))
     {
         return Some((kind, core.to_owned(), None));
+    }
+    // Bilingual headings: "Berufserfahrung / Experience", "Skills | Skills".
+    if core.split_whitespace().count() <= 8 && (core.contains(" / ") || core.contains(" | ")) {
+        let kind = core
+            .split(" / ")
+            .flat_map(|p| p.split(" | "))
+            .find_map(|p| lookup(&heading_key(p.trim())));
+        if let Some(kind) = kind {
+            return Some((kind, core.to_owned(), None));
+        }
     }
     if inline == Inline::No {
         return None;
@@ -516,6 +549,12 @@ mod tests {
         assert_eq!(kind("ON CAMPUS INVOLVEMENT"), Some(SectionKind::Experience));
         assert_eq!(kind("STRENGTHS"), Some(SectionKind::Skills));
         assert_eq!(kind("LIFE PHILOSOPHY"), Some(SectionKind::Other));
+        assert_eq!(
+            kind("Berufserfahrung / Experience"),
+            Some(SectionKind::Experience)
+        );
+        assert_eq!(kind("Compétences"), Some(SectionKind::Skills));
+        assert_eq!(kind("Go / Rust / Python"), None);
         // Role words alone are not headings.
         assert_eq!(kind("Volunteer"), None);
         assert_eq!(kind("Leadership"), None);
