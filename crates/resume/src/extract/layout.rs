@@ -225,8 +225,8 @@ fn is_column_gutter(frags: &[Frag], g: f64) -> bool {
 
 /// The top of the columns when a full-width header sits above them: the
 /// first vertical gap in the top quarter of the page wider than 2.2 times
-/// the usual line spacing, if the lines above it have text on both sides
-/// of the gutter (a contact line running across).
+/// the usual line spacing with text on both sides of the gutter above it
+/// (a contact line running across).
 fn header_cut(frags: &[Frag], g: f64, height: f64) -> Option<f64> {
     let mut ys: Vec<f64> = frags.iter().map(|f| f.y).collect();
     ys.sort_by(f64::total_cmp);
@@ -247,7 +247,9 @@ fn header_cut(frags: &[Frag], g: f64, height: f64) -> Option<f64> {
         if gap > 2.2 * usual.max(1.0) {
             let top: Vec<&Frag> = frags.iter().filter(|f| f.y <= above + 0.01).collect();
             let both = top.iter().any(|f| f.x1 <= g) && top.iter().any(|f| f.x0 >= g);
-            return both.then_some((above + below) / 2.0);
+            if both {
+                return Some((above + below) / 2.0);
+            }
         }
     }
     None
@@ -438,6 +440,43 @@ mod tests {
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], "Jane Doe");
         assert_eq!(lines[1], "Engineer, Acme\t2019 - 2021");
+    }
+
+    #[test]
+    fn centred_sidebar_and_header_across() {
+        let mut glyphs = Vec::new();
+        // A contact line across the page, then a gap, then the columns.
+        glyphs.extend(word(40.0, 40.0, 20.0, "Jane Doe"));
+        glyphs.extend(word(40.0, 70.0, 8.0, "jane@example.com"));
+        glyphs.extend(word(420.0, 70.0, 8.0, "Austin, TX"));
+        for i in 0..12 {
+            // main column, left-aligned, 14 pt leading
+            let y = 130.0 + 14.0 * i as f64;
+            glyphs.extend(word(
+                40.0,
+                y,
+                10.0,
+                &format!("main line {i} with a fair amount of text"),
+            ));
+            // centred sidebar on its own baselines (18 pt leading, offset)
+            let y2 = 137.0 + 18.0 * i as f64;
+            let text = format!("side {i}");
+            let x = 480.0 - 2.5 * text.len() as f64 + (i % 3) as f64 * 7.0;
+            glyphs.extend(word(x, y2, 10.0, &text));
+        }
+        let page = PageGlyphs {
+            width: 612.0,
+            height: 792.0,
+            glyphs,
+            links: Vec::new(),
+        };
+        let text = pages_to_text(&[page]);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines[0], "Jane Doe");
+        assert_eq!(lines[1], "jane@example.com\tAustin, TX");
+        assert_eq!(lines[2], "main line 0 with a fair amount of text");
+        assert_eq!(lines[13], "main line 11 with a fair amount of text");
+        assert_eq!(lines[14], "side 0");
     }
 
     #[test]
