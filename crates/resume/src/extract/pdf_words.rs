@@ -18,7 +18,9 @@
 //!    real white space;
 //! 3. a residual gap wider than about a fifth of an em (or a space glyph) is
 //!    a space between words; wider than one em ends the run (a tab stop, a
-//!    column gap);
+//!    column gap). A baseline that has a space glyph after nearly every
+//!    letter (`J A R E D  R I C H A R D S`) ignores them and breaks words
+//!    where the step between letters is a third of an em wider than usual;
 //! 4. glyph text is normalised for PDFs: a drawn U+00AD (soft hyphen) and
 //!    U+2010/U+2011 are a plain hyphen (a U+00AD directly followed by a
 //!    hyphen is dropped: some Word exports draw both).
@@ -108,6 +110,7 @@ pub(crate) fn runs(glyphs: &[Glyph]) -> Vec<Run> {
         }
     }
     let models: Vec<Model> = pairs.iter().map(|p| fit_model(&items, p)).collect();
+    let spaced = letter_spaced_baselines(&items, &baseline, count);
 
     let mut out = Vec::new();
     let mut current: Option<Building> = None;
@@ -152,8 +155,13 @@ pub(crate) fn runs(glyphs: &[Glyph]) -> Vec<Run> {
                 let gap = if stacked { 0.0 } else { g.x - run.end() };
                 let same_line = (g.y - run.y).abs() <= 0.35 * size;
                 if same_line && gap >= -0.6 * size && gap <= 1.0 * size {
+                    let word_break = match spaced.get(baseline[i]).copied().flatten() {
+                        // A space glyph after every letter: only wide gaps count.
+                        Some(limit) => g.x - run.last_x > limit,
+                        None => pending_space || gap > model.space * size,
+                    };
                     run.last_x = g.x;
-                    if (pending_space || gap > model.space * size) && !run.text.ends_with(' ') {
+                    if word_break && !run.text.ends_with(' ') {
                         run.text.push(' ');
                     }
                     run.text.push_str(text);
@@ -194,6 +202,46 @@ pub(crate) fn runs(glyphs: &[Glyph]) -> Vec<Run> {
         }
     }
     out
+}
+
+/// Baselines drawn letter by letter with a space glyph after every letter
+/// (`J A R E D  R I C H A R D S`): for each, the distance between letter
+/// origins above which a word ends (the usual step plus a third of an em).
+fn letter_spaced_baselines(items: &[G<'_>], baseline: &[usize], count: usize) -> Vec<Option<f64>> {
+    let mut letters: Vec<Vec<usize>> = vec![Vec::new(); count];
+    let mut spaces = vec![0usize; count];
+    for (i, g) in items.iter().enumerate() {
+        let Some(&b) = baseline.get(i) else { continue };
+        if g.space {
+            if let Some(s) = spaces.get_mut(b) {
+                *s += 1;
+            }
+        } else if let Some(l) = letters.get_mut(b) {
+            l.push(i);
+        }
+    }
+    letters
+        .iter()
+        .zip(&spaces)
+        .map(|(idx, &n_spaces)| {
+            let single = idx
+                .iter()
+                .all(|&i| items.get(i).is_some_and(|g| g.text.chars().count() == 1));
+            if idx.len() < 4 || !single || n_spaces * 10 < (idx.len() - 1) * 7 {
+                return None;
+            }
+            let mut steps: Vec<f64> = idx
+                .windows(2)
+                .filter_map(|w| Some(items.get(w[1])?.x - items.get(w[0])?.x))
+                .filter(|d| *d > 0.0)
+                .collect();
+            let size = idx
+                .first()
+                .and_then(|&i| items.get(i))
+                .map_or(10.0, |g| g.size);
+            median(&mut steps).map(|m| m + 0.33 * size)
+        })
+        .collect()
 }
 
 /// A run being built.
@@ -414,6 +462,28 @@ mod tests {
             x += 4.0;
         }
         assert_eq!(text_of(&g), ["JARED RICHARDS"]);
+    }
+
+    #[test]
+    fn letter_spaced_with_space_glyphs() {
+        // "J A R E D  R I C H A R D S": a space glyph after every letter.
+        let mut g = Vec::new();
+        let mut x = 0.0;
+        for word in ["JARED", "RICHARDS"] {
+            for c in word.chars() {
+                g.push(glyph(x, 6.0, &c.to_string()));
+                g.push(glyph(x + 6.0, 2.5, " "));
+                x += 10.0;
+            }
+            x += 6.0;
+        }
+        assert_eq!(text_of(&g), ["JARED RICHARDS"]);
+        // Ordinary words with spaces are untouched.
+        let mut g = Vec::new();
+        for (i, c) in "ab cd ef".chars().enumerate() {
+            g.push(glyph(i as f64 * 5.0, 5.0, &c.to_string()));
+        }
+        assert_eq!(text_of(&g), ["ab cd ef"]);
     }
 
     #[test]
