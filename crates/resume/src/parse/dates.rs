@@ -1,8 +1,10 @@
 //! Dates and date ranges as résumés write them.
 //!
 //! A date is `Jan 2020`, `January, 2020`, `Sept. 2019`, `Spring 2019`,
-//! `03/2019`, `3.2019`, `2019-03`, `2019/03` or a bare year 1950–2099; an
-//! open end is `Present`, `Current`, `Now`, `Today`, `Ongoing` or `to date`.
+//! `03/2019`, `3.2019`, `2019-03`, `2019/03`, `Jun '19` or a bare year
+//! 1950–2099; an open end is `Present`, `Current`, `Now`, `Today`,
+//! `Ongoing`, `to date` (or `heute`, `aktuell`, `presente`, `actualidad`,
+//! `atual`, `hoy`, `oggi`).
 //! A range is two of them joined by `-`, `–`, `—`, `to`, `until`, `till`,
 //! `through` or `~`; `Since 2019` is a range to the present. Dates are
 //! normalised to `YYYY` or `YYYY-MM`, the open end to `present`.
