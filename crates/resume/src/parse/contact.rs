@@ -684,6 +684,21 @@ fn place_in(seg: &str) -> Option<&str> {
     if is_location(seg) {
         return Some(seg);
     }
+    // "Greater Seattle Area", "San Francisco Bay Area".
+    let words: Vec<&str> = seg.split_whitespace().collect();
+    if (2..=5).contains(&words.len())
+        && words.last() == Some(&"Area")
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase))
+        && (words.first() == Some(&"Greater")
+            || words
+                .iter()
+                .any(|w| matches!(*w, "Bay" | "Metro" | "Metropolitan" | "Tri-State")))
+        && !seg.chars().any(|c| c.is_ascii_digit() || c == '@')
+    {
+        return Some(seg);
+    }
     if let Some((icon, rest)) = seg.split_once(' ')
         && icon.chars().count() == 1
         && is_location(rest.trim())
@@ -741,6 +756,15 @@ mod tests {
         );
         assert_eq!(place_in("Sunnyvale, CA"), Some("Sunnyvale, CA"));
         assert_eq!(place_in("Getoq Consulting"), None);
+        assert_eq!(
+            place_in("Greater Seattle Area"),
+            Some("Greater Seattle Area")
+        );
+        assert_eq!(
+            place_in("San Francisco Bay Area"),
+            Some("San Francisco Bay Area")
+        );
+        assert_eq!(place_in("Focus Area"), None);
         assert!(phones("+49 176 313 *** **").is_empty());
         assert_eq!(
             phones("Madrid • +34 612 345 678 • a@b.es"),
