@@ -83,8 +83,13 @@ pub struct Vocabulary {
 }
 
 static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
-    Vocabulary::from_json(include_str!("../data/skills.json"))
-        .unwrap_or_else(|_| Vocabulary::empty())
+    Vocabulary::from_json_files(&[
+        include_str!("../data/skills.json"),
+        // Programming languages of GitHub Linguist (MIT), strict forms only:
+        // see data/NOTICE-linguist-languages.txt.
+        include_str!("../data/linguist-languages.json"),
+    ])
+    .unwrap_or_else(|_| Vocabulary::empty())
 });
 
 /// The built-in vocabulary (`data/skills.json`).
@@ -134,7 +139,20 @@ impl Vocabulary {
     /// Parse and validate a vocabulary: every form (lower-cased) must belong
     /// to one skill only and every `implies` must name a skill.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        let file: VocabularyFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        Self::from_json_files(&[json])
+    }
+
+    /// [`Vocabulary::from_json`] over several files, their skills in order
+    /// (the same validation across all of them).
+    pub fn from_json_files(jsons: &[&str]) -> Result<Self, String> {
+        let mut file = VocabularyFile {
+            version: 1,
+            skills: Vec::new(),
+        };
+        for json in jsons {
+            let part: VocabularyFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+            file.skills.extend(part.skills);
+        }
         let mut forms = Vec::new();
         let mut by_form: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
@@ -522,7 +540,11 @@ mod tests {
         let v = Vocabulary::from_json(include_str!("../data/skills.json"));
         assert!(v.is_ok(), "{:?}", v.err());
         let v = vocabulary();
-        assert!(v.len() >= 300, "only {} skills", v.len());
+        assert!(v.len() >= 1200, "only {} skills", v.len());
+        assert_eq!(v.canonical("Haxe"), Some("Haxe"));
+        // Linguist names are strict: exact case inside a skills list only.
+        assert_eq!(find_skills("Languages: Haxe, Rust"), ["Haxe", "Rust"]);
+        assert!(find_skills("we used haxe once").is_empty());
         // No form (lower-cased) maps to two skills: from_json enforces it;
         // check again from the outside.
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();

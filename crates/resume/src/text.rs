@@ -103,6 +103,12 @@ pub(crate) fn normalize_text(s: &str) -> String {
                 cleaned.push(' ')
             }
             '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{ad}' | '\u{fffd}' => {}
+            // Unicode hyphens (Word and browser exports) read as ASCII.
+            '\u{2010}' | '\u{2011}' => {
+                if !cleaned.ends_with('-') {
+                    cleaned.push('-');
+                }
+            }
             '\u{fb00}' => cleaned.push_str("ff"),
             '\u{fb01}' => cleaned.push_str("fi"),
             '\u{fb02}' => cleaned.push_str("fl"),

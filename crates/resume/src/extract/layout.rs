@@ -31,6 +31,8 @@ pub(crate) struct PageGlyphs {
     pub(crate) width: f64,
     pub(crate) height: f64,
     pub(crate) glyphs: Vec<Glyph>,
+    /// The page's web link annotations.
+    pub(crate) links: Vec<super::pdf_links::Link>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ pub(crate) fn pages_to_text(pages: &[PageGlyphs]) -> String {
 
 /// The page's lines in reading order; an empty string is a paragraph break.
 fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
-    let frags = fragments(&page.glyphs);
+    let frags = fragments(&page.glyphs, &page.links);
     if frags.is_empty() {
         return Vec::new();
     }
@@ -80,7 +82,7 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
         frags.iter().map(|f| f.x1).fold(1.0, f64::max)
     };
     let mut regions: Vec<Vec<Line>> = match gutter(&frags, width) {
-        Some(g) => two_column_regions(&frags, g),
+        Some(g) => two_column_regions(&frags, g, page.height),
         None => vec![assemble(frags.iter().collect())],
     };
     if first_page {
@@ -96,8 +98,11 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
         }
         let mut prev: Option<&Line> = None;
         for line in &region {
+            // A wide gap, or a change of type size (a name above its
+            // tagline), is a paragraph break.
             if let Some(p) = prev
-                && line.y - p.y > 2.0 * p.size.max(line.size)
+                && (line.y - p.y > 2.0 * p.size.max(line.size)
+                    || p.size.max(line.size) > 1.6 * p.size.min(line.size))
             {
                 out.push(String::new());
             }
@@ -108,61 +113,20 @@ fn page_lines(page: &PageGlyphs, first_page: bool) -> Vec<String> {
     out
 }
 
-/// Join glyphs, in drawing order, into fragments.
-fn fragments(glyphs: &[Glyph]) -> Vec<Frag> {
-    let mut frags: Vec<Frag> = Vec::new();
-    let mut current: Option<Frag> = None;
-    let mut pending_space = false;
-    for g in glyphs {
-        if g.text.chars().all(char::is_whitespace) {
-            pending_space = true;
-            continue;
-        }
-        let text = g.text.as_str();
-        let joined = match current.as_mut() {
-            Some(f) => {
-                let size = f.size.max(g.size);
-                let same_line = (g.y - f.y).abs() <= 0.35 * size;
-                let gap = g.x - f.x1;
-                if same_line && gap >= -0.6 * size && gap <= 1.0 * size {
-                    if (pending_space || gap > 0.15 * size) && !f.text.ends_with(' ') {
-                        f.text.push(' ');
-                    }
-                    f.text.push_str(text);
-                    f.x1 = f.x1.max(g.x + g.width);
-                    f.size = f.size.max(g.size);
-                    true
-                } else {
-                    false
-                }
-            }
-            None => false,
-        };
-        if !joined {
-            if let Some(f) = current.take() {
-                frags.push(f);
-            }
-            current = Some(Frag {
-                x0: g.x,
-                x1: g.x + g.width,
-                y: g.y,
-                size: g.size,
-                text: text.to_owned(),
-            });
-        }
-        pending_space = false;
-    }
-    if let Some(f) = current {
-        frags.push(f);
-    }
-    frags.retain(|f| !f.text.trim().is_empty());
-    for f in &mut frags {
-        let trimmed = f.text.trim();
-        if trimmed.len() != f.text.len() {
-            f.text = trimmed.to_owned();
-        }
-    }
-    frags
+/// Join glyphs into fragments ([`super::pdf_words`]), with the addresses of
+/// link annotations attached ([`super::pdf_links`]).
+fn fragments(glyphs: &[Glyph], links: &[super::pdf_links::Link]) -> Vec<Frag> {
+    let mut runs = super::pdf_words::runs(glyphs);
+    super::pdf_links::attach(&mut runs, links);
+    runs.into_iter()
+        .map(|r| Frag {
+            x0: r.x0,
+            x1: r.x1,
+            y: r.y,
+            size: r.size,
+            text: r.text,
+        })
+        .collect()
 }
 
 fn text_len(f: &Frag) -> usize {
@@ -236,17 +200,82 @@ fn is_column_gutter(frags: &[Frag], g: f64) -> bool {
         }
         best * 2 >= v.len()
     };
-    aligned(&left) && aligned(&right)
+    if aligned(&left) && aligned(&right) {
+        return true;
+    }
+    // Centred or right-aligned sidebars (LaTeX and HTML templates): a real
+    // column has its own lines. Right-aligned dates and places beside job
+    // titles share the titles' baselines; a sidebar's lines mostly do not.
+    let paired = |side: &[&Frag], other: &[&Frag]| {
+        side.iter()
+            .filter(|f| {
+                other
+                    .iter()
+                    .any(|o| (o.y - f.y).abs() <= 0.12 * o.size.min(f.size).max(1.0))
+            })
+            .count()
+    };
+    let (small, large) = if left_chars <= right_chars {
+        (&left, &right)
+    } else {
+        (&right, &left)
+    };
+    small.len() >= 4 && paired(small, large) * 10 <= small.len() * 4
+}
+
+/// The top of the columns when a full-width header sits above them: the
+/// first vertical gap in the top quarter of the page wider than 2.2 times
+/// the usual line spacing with text on both sides of the gutter above it
+/// (a contact line running across).
+fn header_cut(frags: &[Frag], g: f64, height: f64) -> Option<f64> {
+    let mut ys: Vec<f64> = frags.iter().map(|f| f.y).collect();
+    ys.sort_by(f64::total_cmp);
+    ys.dedup_by(|a, b| (*a - *b).abs() < 1.5);
+    if ys.len() < 6 {
+        return None;
+    }
+    let mut gaps: Vec<f64> = ys.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut sorted = gaps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let usual = sorted[sorted.len() / 2];
+    let limit = if height > 1.0 { height * 0.25 } else { 200.0 };
+    for (i, gap) in gaps.drain(..).enumerate() {
+        let (above, below) = (ys[i], ys[i + 1]);
+        if above > limit {
+            break;
+        }
+        if gap > 2.2 * usual.max(1.0) {
+            let top: Vec<&Frag> = frags.iter().filter(|f| f.y <= above + 0.01).collect();
+            let both = top.iter().any(|f| f.x1 <= g) && top.iter().any(|f| f.x0 >= g);
+            if both {
+                return Some((above + below) / 2.0);
+            }
+        }
+    }
+    None
 }
 
 /// Regions in reading order for a two-column page: bands cut by fragments
 /// crossing the gutter, each band read left column then right column.
-fn two_column_regions(frags: &[Frag], g: f64) -> Vec<Vec<Line>> {
+fn two_column_regions(all: &[Frag], g: f64, height: f64) -> Vec<Vec<Line>> {
+    let mut regions = Vec::new();
+    let header = header_cut(all, g, height);
+    let body: Vec<Frag>;
+    let frags = match header {
+        Some(cut) => {
+            let top = assemble(all.iter().filter(|f| f.y < cut).collect());
+            if !top.is_empty() {
+                regions.push(top);
+            }
+            body = all.iter().filter(|f| f.y >= cut).cloned().collect();
+            &body[..]
+        }
+        None => all,
+    };
     let spanning: Vec<&Frag> = frags.iter().filter(|f| f.x0 < g && f.x1 > g).collect();
     let mut cuts: Vec<f64> = spanning.iter().map(|f| f.y).collect();
     cuts.sort_by(f64::total_cmp);
     cuts.dedup_by(|a, b| (*a - *b).abs() < 1.0);
-    let mut regions = Vec::new();
     let mut lower = f64::NEG_INFINITY;
     let mut bounds: Vec<f64> = cuts.clone();
     bounds.push(f64::INFINITY);
@@ -405,11 +434,49 @@ mod tests {
             width: 612.0,
             height: 792.0,
             glyphs,
+            links: Vec::new(),
         };
         let text = pages_to_text(&[page]);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], "Jane Doe");
         assert_eq!(lines[1], "Engineer, Acme\t2019 - 2021");
+    }
+
+    #[test]
+    fn centred_sidebar_and_header_across() {
+        let mut glyphs = Vec::new();
+        // A contact line across the page, then a gap, then the columns.
+        glyphs.extend(word(40.0, 40.0, 20.0, "Jane Doe"));
+        glyphs.extend(word(40.0, 70.0, 8.0, "jane@example.com"));
+        glyphs.extend(word(420.0, 70.0, 8.0, "Austin, TX"));
+        for i in 0..12 {
+            // main column, left-aligned, 14 pt leading
+            let y = 130.0 + 14.0 * i as f64;
+            glyphs.extend(word(
+                40.0,
+                y,
+                10.0,
+                &format!("main line {i} with a fair amount of text"),
+            ));
+            // centred sidebar on its own baselines (18 pt leading, offset)
+            let y2 = 137.0 + 18.0 * i as f64;
+            let text = format!("side {i}");
+            let x = 480.0 - 2.5 * text.len() as f64 + (i % 3) as f64 * 7.0;
+            glyphs.extend(word(x, y2, 10.0, &text));
+        }
+        let page = PageGlyphs {
+            width: 612.0,
+            height: 792.0,
+            glyphs,
+            links: Vec::new(),
+        };
+        let text = pages_to_text(&[page]);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines[0], "Jane Doe");
+        assert_eq!(lines[1], "jane@example.com\tAustin, TX");
+        assert_eq!(lines[2], "main line 0 with a fair amount of text");
+        assert_eq!(lines[13], "main line 11 with a fair amount of text");
+        assert_eq!(lines[14], "side 0");
     }
 
     #[test]
@@ -426,6 +493,7 @@ mod tests {
             width: 612.0,
             height: 792.0,
             glyphs,
+            links: Vec::new(),
         };
         let text = pages_to_text(&[page]);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();

@@ -4,6 +4,8 @@ mod docx;
 mod layout;
 mod markdown;
 mod pdf;
+mod pdf_links;
+mod pdf_words;
 
 use crate::FileType;
 use crate::text::{decode_text, normalize_text};

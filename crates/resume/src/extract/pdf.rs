@@ -69,7 +69,16 @@ pub(super) fn extract(bytes: &[u8]) -> Result<String, ExtractError> {
             pdf_extract::output_doc_page(&doc, &mut collector, number)
         }));
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                let origin = collector.origin;
+                let links = catch_unwind(AssertUnwindSafe(|| {
+                    super::pdf_links::page_links(&doc, page_id, origin)
+                }))
+                .unwrap_or_default();
+                if let Some(page) = collector.pages.last_mut() {
+                    page.links = links;
+                }
+            }
             Ok(Err(e)) => {
                 failed += 1;
                 collector.pages.pop();

@@ -164,7 +164,7 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
             let d = chars[j];
             let ok = d.is_ascii_digit()
                 || matches!(d, '(' | ')' | '-' | '.' | '/' | '‑' | '–')
-                || (d == '+' && j == i)
+                || (d == '+' && (j == i || (j == i + 1 && c == '(')))
                 || (d == ' '
                     && chars
                         .get(j + 1)
@@ -179,11 +179,17 @@ fn phone_candidates(line: &str) -> Vec<PhoneCandidate> {
             .trim_end_matches(|c: char| !c.is_ascii_digit() && c != ')')
             .to_owned();
         let next = chars.get(i + trimmed.chars().count()).copied();
-        let glued = next.is_some_and(char::is_alphanumeric);
+        // "+49 176 313 *** **": a number masked on the page is no number.
+        let masked_after = chars
+            .iter()
+            .skip(i + trimmed.chars().count())
+            .find(|c| **c != ' ')
+            .is_some_and(|c| matches!(c, '*' | '█' | '∗'));
+        let glued = next.is_some_and(char::is_alphanumeric) || masked_after;
         let digits = trimmed.chars().filter(char::is_ascii_digit).count();
         if (7..=15).contains(&digits) && !glued && !date_like(&trimmed) {
             out.push(PhoneCandidate {
-                plus: trimmed.starts_with('+'),
+                plus: trimmed.starts_with('+') || trimmed.starts_with("(+"),
                 parens: trimmed.contains('(') && trimmed.contains(')'),
                 text: trimmed.split_whitespace().collect::<Vec<_>>().join(" "),
             });
@@ -450,6 +456,13 @@ pub(crate) fn as_name(segment: &str) -> Option<String> {
     if has_title_word(seg) || is_location(seg) || vocabulary().is_form(seg) {
         return None;
     }
+    // An icon read as a letter before a place: "B United Kingdom".
+    if let Some((first, rest)) = seg.split_once(' ')
+        && first.chars().count() == 1
+        && is_location(rest)
+    {
+        return None;
+    }
     if heading_of(seg, super::sections::Inline::No).is_some() {
         return None;
     }
@@ -505,27 +518,76 @@ fn name(doc: &Doc<'_>) -> Option<String> {
             return Some(n);
         }
     }
-    let top: Vec<&str> = doc
+    let top: Vec<(usize, &str)> = doc
         .lines
         .iter()
         .copied()
-        .filter(|l| !l.is_empty())
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
         .take(HEADER_LINES)
         .collect();
-    // A name set in two big lines ("Oluwaseun" / "Adeyemi") at the very top.
-    if let [first, second, ..] = top.as_slice() {
-        let (a, b) = (first_segment(first).trim(), first_segment(second).trim());
+    // A name set in two big lines ("Oluwaseun" / "Adeyemi") at the very top
+    // (adjacent lines: the PDF extractor separates lines of different sizes).
+    if let [(ia, first), (ib, second), ..] = top.as_slice() {
+        let (a, b) = (
+            without_doc_words(first_segment(first)),
+            without_doc_words(first_segment(second)),
+        );
         if let Some(n) = as_name(a) {
             return Some(n);
         }
-        if a.split_whitespace().count() == 1
+        if *ib == ia + 1
+            && a.split_whitespace().count() == 1
             && b.split_whitespace().count() == 1
             && let Some(n) = as_name(&format!("{a} {b}"))
         {
             return Some(n);
         }
     }
-    top.iter().find_map(|l| as_name(first_segment(l)))
+    if let Some(n) = top
+        .iter()
+        .find_map(|(_, l)| as_name(without_doc_words(first_segment(l))))
+    {
+        return Some(n);
+    }
+    // Last resort: a one-word name alone on the first line ("Alice").
+    let (_, first) = top.first()?;
+    let word = first_segment(first).trim();
+    let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+    (word.split_whitespace().count() == 1
+        && (2..=20).contains(&letters)
+        && word
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        && word.chars().next().is_some_and(char::is_uppercase))
+    .then(|| as_name(&format!("{word} {word}")).map(|_| title_case_word(word)))
+    .flatten()
+}
+
+/// A heading line's name without "Resume", "CV", "Curriculum Vitae" after
+/// (or before) it: "JAN KÜSTER RESUME".
+fn without_doc_words(segment: &str) -> &str {
+    let mut s = segment.trim();
+    for word in ["curriculum vitae", "résumé", "resume", "cv"] {
+        let lower = s.to_lowercase();
+        if lower.len() != s.len() {
+            break;
+        }
+        if lower.ends_with(word) && lower.len() > word.len() {
+            let cut = s.len() - word.len();
+            if s.is_char_boundary(cut) && s[..cut].ends_with(' ') {
+                s = s[..cut].trim_end();
+            }
+        }
+        let lower = s.to_lowercase();
+        if lower.starts_with(word) && lower.len() > word.len() {
+            let cut = word.len();
+            if s.is_char_boundary(cut) && s[cut..].starts_with(' ') {
+                s = s[cut..].trim_start();
+            }
+        }
+    }
+    s
 }
 
 // ---------------------------------------------------------------- links
@@ -582,9 +644,18 @@ fn location(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
         if line.is_empty() || heading_of(line, super::sections::Inline::No).is_some() {
             continue;
         }
+        // The first lines of a short preamble can be a section's (an
+        // education line "University of California, Los Angeles	USA").
+        if doc
+            .kind_of_line(i)
+            .is_some_and(|k| !matches!(k, SectionKind::Contact | SectionKind::Summary))
+        {
+            continue;
+        }
         let line = line.strip_prefix("Based in ").unwrap_or(line);
         let segments = line
             .split(['|', '•', '·', '\t', '◦', '▪'])
+            .flat_map(|s| s.split(" , "))
             .flat_map(|s| s.split(" - "))
             .flat_map(|s| s.split(" – "))
             .flat_map(|s| s.split(" — "));
@@ -594,9 +665,55 @@ fn location(doc: &Doc<'_>, header: &[usize]) -> Option<String> {
                 .trim_start_matches(|c: char| !c.is_alphanumeric())
                 .trim_end_matches(|c: char| !c.is_alphanumeric() && c != ')')
                 .trim();
-            if is_location(seg) && !seg.contains('@') {
-                return Some(seg.to_owned());
+            if seg.contains('@') {
+                continue;
             }
+            if let Some(place) = place_in(seg) {
+                return Some(place.to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// The place a contact segment names: the segment itself, or without an
+/// icon glyph read as a letter before it ("B United Kingdom", "½ Bremen,
+/// Germany"), or without a street part before it ("555 La Verne Way, La
+/// Verne, CA").
+fn place_in(seg: &str) -> Option<&str> {
+    if is_location(seg) {
+        return Some(seg);
+    }
+    // "Greater Seattle Area", "San Francisco Bay Area".
+    let words: Vec<&str> = seg.split_whitespace().collect();
+    if (2..=5).contains(&words.len())
+        && words.last() == Some(&"Area")
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase))
+        && (words.first() == Some(&"Greater")
+            || words
+                .iter()
+                .any(|w| matches!(*w, "Bay" | "Metro" | "Metropolitan" | "Tri-State")))
+        && !seg.chars().any(|c| c.is_ascii_digit() || c == '@')
+    {
+        return Some(seg);
+    }
+    if let Some((icon, rest)) = seg.split_once(' ')
+        && icon.chars().count() == 1
+        && is_location(rest.trim())
+    {
+        return Some(rest.trim());
+    }
+    let mut rest = seg;
+    for _ in 0..2 {
+        let (street, tail) = rest.split_once(',')?;
+        if !street.chars().any(|c| c.is_ascii_digit()) && !street.contains(' ') {
+            return None;
+        }
+        rest = tail.trim();
+        if is_location(rest) {
+            return Some(rest);
         }
     }
     None
@@ -628,6 +745,33 @@ mod tests {
             ["Jose.Alvarez+cv@mail.example.es"]
         );
         assert!(emails_in("@handle and a@b").is_empty());
+    }
+
+    #[test]
+    fn places_in_contact_segments() {
+        assert_eq!(place_in("B United Kingdom"), Some("United Kingdom"));
+        assert_eq!(
+            place_in("555 La Verne Way, La Verne, CA"),
+            Some("La Verne, CA")
+        );
+        assert_eq!(place_in("Sunnyvale, CA"), Some("Sunnyvale, CA"));
+        assert_eq!(place_in("Getoq Consulting"), None);
+        assert_eq!(
+            place_in("Greater Seattle Area"),
+            Some("Greater Seattle Area")
+        );
+        assert_eq!(
+            place_in("San Francisco Bay Area"),
+            Some("San Francisco Bay Area")
+        );
+        assert_eq!(place_in("Focus Area"), None);
+        assert!(phones("+49 176 313 *** **").is_empty());
+        assert_eq!(
+            phones("Madrid • +34 612 345 678 • a@b.es"),
+            ["+34 612 345 678"]
+        );
+        assert_eq!(without_doc_words("JAN KÜSTER RESUME"), "JAN KÜSTER");
+        assert_eq!(as_name("B United Kingdom"), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Dates and date ranges as résumés write them.
 //!
 //! A date is `Jan 2020`, `January, 2020`, `Sept. 2019`, `Spring 2019`,
-//! `03/2019`, `3.2019`, `2019-03`, `2019/03` or a bare year 1950–2099; an
-//! open end is `Present`, `Current`, `Now`, `Today`, `Ongoing` or `to date`.
+//! `03/2019`, `3.2019`, `2019-03`, `2019/03`, `Jun '19` or a bare year
+//! 1950–2099; an open end is `Present`, `Current`, `Now`, `Today`,
+//! `Ongoing`, `to date` (or `heute`, `aktuell`, `presente`, `actualidad`,
+//! `atual`, `hoy`, `oggi`).
 //! A range is two of them joined by `-`, `–`, `—`, `to`, `until`, `till`,
 //! `through` or `~`; `Since 2019` is a range to the present. Dates are
 //! normalised to `YYYY` or `YYYY-MM`, the open end to `present`.
@@ -106,7 +108,19 @@ fn atom_at(s: &str, i: usize) -> Option<DateAtom> {
         let after_word = i + word.len();
         if matches!(
             lower.as_str(),
-            "present" | "current" | "now" | "today" | "ongoing" | "date"
+            "present"
+                | "current"
+                | "now"
+                | "today"
+                | "ongoing"
+                | "date"
+                | "heute"
+                | "aktuell"
+                | "presente"
+                | "actualidad"
+                | "atual"
+                | "hoy"
+                | "oggi"
         ) {
             if s[after_word..]
                 .chars()
@@ -138,6 +152,29 @@ fn atom_at(s: &str, i: usize) -> Option<DateAtom> {
             j += 1;
         }
         j = skip_spaces(s, j);
+        // "Jun '19", "Jun ’19": a two-digit year after an apostrophe.
+        if let Some(rest) = s.get(j..)
+            && let Some(stripped) = rest.strip_prefix('\'').or_else(|| rest.strip_prefix('’'))
+            && let Some(m) = month
+        {
+            let two = digits_at(stripped, 0);
+            let quote = rest.len() - stripped.len();
+            if two.len() == 2
+                && !stripped[2..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric)
+            {
+                let yy: u32 = two.parse().ok()?;
+                let year = if yy <= 40 { 2000 + yy } else { 1900 + yy };
+                return Some(DateAtom {
+                    value: format!("{year}-{m:02}"),
+                    start: i,
+                    end: j + quote + 2,
+                    present: false,
+                });
+            }
+        }
         let digits = digits_at(s, j);
         let year = is_year(digits)?;
         let end = j + digits.len();
@@ -352,6 +389,11 @@ mod tests {
         );
         assert_eq!(range("2019–2021"), (s("2019"), s("2021"), true));
         assert_eq!(range("Since 2019"), (s("2019"), s("present"), true));
+        assert_eq!(
+            range("Jun '19 – Present"),
+            (s("2019-06"), s("present"), true)
+        );
+        assert_eq!(range("2021 – heute"), (s("2021"), s("present"), true));
         assert_eq!(range("Graduated May 2018"), (None, s("2018-05"), false));
         assert_eq!(range("BSc, 2012"), (None, s("2012"), false));
         assert_eq!(range("+1 (555) 123-4567"), (None, None, false));

@@ -98,6 +98,9 @@ const TITLE_WORDS: &[&str] = &[
     "swe",
     "sde",
     "member",
+    "employee",
+    "coach",
+    "ninja",
     "expert*",
     "generalist*",
     "freelancer*",
@@ -142,7 +145,8 @@ pub(crate) fn has_title_word(phrase: &str) -> bool {
             let w = w.to_lowercase();
             !w.is_empty()
                 && TITLE_WORDS.iter().any(|t| match t.strip_suffix('*') {
-                    Some(stem) => w.starts_with(stem),
+                    // "engineer*" is not "engineering" (a field, or a company).
+                    Some(stem) => w.starts_with(stem) && (w == stem || !w.ends_with("ing")),
                     None => w == *t,
                 })
         })
@@ -151,6 +155,14 @@ pub(crate) fn has_title_word(phrase: &str) -> bool {
 const COMPANY_SUFFIXES: &[&str] = &[
     "inc",
     "inc.",
+    "se",
+    "kg",
+    "spa",
+    "s.p.a.",
+    "oyj",
+    "asa",
+    "aps",
+    "sarl",
     "llc",
     "llp",
     "ltd",

@@ -10,6 +10,7 @@ mod dates;
 mod entries;
 mod lexicon;
 mod sections;
+mod skill_list;
 
 use std::collections::BTreeSet;
 
@@ -134,10 +135,13 @@ pub fn parse_resume(text: &str) -> ParsedResume {
 
     let contact = contact::extract(&doc);
     let summary = summary(&doc);
+    // Volunteering and campus involvement are roles too (employer, title,
+    // dates); they follow the jobs.
     let experience: Vec<Experience> = doc
         .sections
         .iter()
         .filter(|s| s.kind == Kind::Experience)
+        .chain(doc.sections.iter().filter(|s| s.kind == Kind::Volunteering))
         .flat_map(|s| entries::experience(&doc.section_lines(s)))
         .collect();
     let education: Vec<Education> = doc
@@ -165,7 +169,29 @@ pub fn parse_resume(text: &str) -> ParsedResume {
         .filter_map(|e| e.employer.as_deref())
         .chain(education.iter().filter_map(|e| e.institution.as_deref()))
         .collect();
-    let skills = skills_of(&doc, &names);
+    let mut skills = skills_of(&doc, &names);
+    // Items of the skills lists that the vocabulary does not know, verbatim.
+    let listed: Vec<&str> = doc
+        .sections
+        .iter()
+        .filter(|s| s.kind == Kind::Skills)
+        .flat_map(|s| doc.section_lines(s))
+        .collect();
+    // A word of a skill already found ("Microsoft" of "Microsoft Office"
+    // written across a line break) is not another skill.
+    let known: Vec<String> = skills
+        .iter()
+        .map(|s| format!(" {} ", s.to_lowercase()))
+        .collect();
+    skills.extend(
+        skill_list::verbatim_items(&listed)
+            .into_iter()
+            .filter(|item| {
+                let needle = format!(" {} ", item.to_lowercase());
+                !known.iter().any(|k| k.contains(&needle))
+            }),
+    );
+    crate::skills::sort_names(&mut skills);
     let word_count = text
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))

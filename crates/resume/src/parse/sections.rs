@@ -42,6 +42,10 @@ pub enum SectionKind {
     References,
     /// Contact details.
     Contact,
+    /// A recognised heading with no specific kind (memberships, personal
+    /// sections such as "Life Philosophy", "Other Information"): it ends the
+    /// section before it.
+    Other,
 }
 
 const HEADINGS: &[(&str, SectionKind)] = {
@@ -187,6 +191,96 @@ const HEADINGS: &[(&str, SectionKind)] = {
         ("personal details", Contact),
         ("personal information", Contact),
         ("get in touch", Contact),
+        // Grown on real-world résumés (template sections, US career-centre
+        // samples, résumé-site exports).
+        ("status", Summary),
+        ("about myself", Summary),
+        ("professional overview", Summary),
+        ("career overview", Summary),
+        ("experiences", Experience),
+        ("internships", Experience),
+        ("internship experience", Experience),
+        ("research experience", Experience),
+        ("teaching experience", Experience),
+        ("employment experience", Experience),
+        ("professional employment", Experience),
+        ("relevant work experience", Experience),
+        ("work and leadership experience", Experience),
+        ("leadership experience", Experience),
+        ("campus involvement", Experience),
+        ("on campus involvement", Experience),
+        ("involvement", Experience),
+        ("academic experience", Experience),
+        ("experience and projects", Experience),
+        ("degrees", Education),
+        ("education and certifications", Education),
+        ("education and qualifications", Education),
+        ("skill", Skills),
+        ("strengths", Skills),
+        ("key strengths", Skills),
+        ("core strengths", Skills),
+        ("fields", Skills),
+        ("areas of interest and expertise", Skills),
+        ("technical skills and tools", Skills),
+        ("technologies and tools", Skills),
+        ("tools and software", Skills),
+        ("frameworks", Skills),
+        ("operating systems", Skills),
+        ("technical competencies", Skills),
+        ("core qualifications", Skills),
+        ("qualifications summary", Skills),
+        ("abilities", Skills),
+        ("projects and associations", Projects),
+        ("projects and publications", Projects),
+        ("research projects", Projects),
+        ("licenses and certificates", Certifications),
+        ("certificates and courses", Certifications),
+        ("honors awards", Awards),
+        ("honours awards", Awards),
+        ("recognition", Awards),
+        ("recognitions", Awards),
+        ("scholarships", Awards),
+        ("volunteer activities", Volunteering),
+        ("community service", Volunteering),
+        ("extracurriculars", Volunteering),
+        ("life philosophy", Other),
+        ("most proud of", Other),
+        ("a day of my life", Other),
+        ("governance", Other),
+        ("affiliation", Other),
+        ("affiliations", Other),
+        ("professional affiliations", Other),
+        ("memberships", Other),
+        ("professional memberships", Other),
+        ("samples", Other),
+        ("other information", Other),
+        ("additional information", Other),
+        ("miscellaneous", Other),
+        ("links", Contact),
+        // Common headings of German, French, Spanish and Portuguese résumés.
+        ("berufserfahrung", Experience),
+        ("berufliche erfahrung", Experience),
+        ("ausbildung", Education),
+        ("bildung", Education),
+        ("kenntnisse", Skills),
+        ("fähigkeiten", Skills),
+        ("sprachen", Languages),
+        ("expérience professionnelle", Experience),
+        ("expérience", Experience),
+        ("expériences professionnelles", Experience),
+        ("formation", Education),
+        ("compétences", Skills),
+        ("langues", Languages),
+        ("experiencia", Experience),
+        ("experiencia profesional", Experience),
+        ("experiencia laboral", Experience),
+        ("educación", Education),
+        ("formación", Education),
+        ("habilidades", Skills),
+        ("idiomas", Languages),
+        ("experiência profissional", Experience),
+        ("formação", Education),
+        ("profiles", Contact),
     ]
 };
 
@@ -206,10 +300,18 @@ fn heading_key(text: &str) -> String {
 }
 
 fn lookup(key: &str) -> Option<SectionKind> {
-    HEADINGS
-        .iter()
-        .find(|(phrase, _)| *phrase == key)
-        .map(|(_, kind)| *kind)
+    let exact = |k: &str| {
+        HEADINGS
+            .iter()
+            .find(|(phrase, _)| *phrase == k)
+            .map(|(_, kind)| *kind)
+    };
+    exact(key).or_else(|| {
+        // Templates that colour a heading's first letters draw them apart:
+        // "Edu cation", "Pro fessional Experience", "int erests".
+        let (first, rest) = key.split_once(' ')?;
+        (first.chars().count() <= 3).then(|| exact(&format!("{first}{rest}")))?
+    })
 }
 
 fn starts_with_bullet(line: &str) -> bool {
@@ -221,6 +323,34 @@ fn starts_with_bullet(line: &str) -> bool {
             Some(' ')
         )
     )
+}
+
+/// A heading without the rule drawn after or before it in plain text
+/// (`SKILLS ------`, `==== EDUCATION ====`): runs of three or more `-`, `=`,
+/// `_`, `*`, `~`, `#` or box-drawing characters at either end.
+fn strip_rules(line: &str) -> &str {
+    let rule = |c: char| matches!(c, '-' | '=' | '_' | '*' | '~' | '#' | '─' | '━' | '═');
+    let mut s = line;
+    for _ in 0..2 {
+        let end_run = s.chars().rev().take_while(|&c| rule(c) || c == ' ').count();
+        if s.chars().rev().take_while(|&c| rule(c)).count() >= 3 {
+            let keep = s.chars().count() - end_run;
+            s = s
+                .char_indices()
+                .nth(keep)
+                .map_or(s, |(i, _)| &s[..i])
+                .trim_end();
+        }
+        let start_run: usize = s
+            .chars()
+            .take_while(|&c| rule(c) || c == ' ')
+            .map(char::len_utf8)
+            .sum();
+        if s.chars().take_while(|&c| rule(c)).count() >= 3 {
+            s = s.get(start_run..).unwrap_or(s).trim_start();
+        }
+    }
+    s
 }
 
 /// Which `Label: content` lines may start a section.
@@ -257,7 +387,7 @@ pub(crate) fn heading_of(
     line: &str,
     inline: Inline,
 ) -> Option<(SectionKind, String, Option<String>)> {
-    let trimmed = line.trim();
+    let trimmed = strip_rules(line.trim());
     if trimmed.is_empty() || trimmed.chars().count() > 60 || starts_with_bullet(trimmed) {
         return None;
     }
@@ -267,6 +397,16 @@ pub(crate) fn heading_of(
         && let Some(kind) = lookup(&heading_key(core))
     {
         return Some((kind, core.to_owned(), None));
+    }
+    // Bilingual headings: "Berufserfahrung / Experience", "Skills | Skills".
+    if core.split_whitespace().count() <= 8 && (core.contains(" / ") || core.contains(" | ")) {
+        let kind = core
+            .split(" / ")
+            .flat_map(|p| p.split(" | "))
+            .find_map(|p| lookup(&heading_key(p.trim())));
+        if let Some(kind) = kind {
+            return Some((kind, core.to_owned(), None));
+        }
     }
     if inline == Inline::No {
         return None;
@@ -390,6 +530,36 @@ impl<'a> Doc<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headings_from_real_templates() {
+        let kind = |l: &str| heading_of(l, Inline::No).map(|h| h.0);
+        assert_eq!(
+            kind(
+                "SKILLS -------------------------------------------------------------------------"
+            ),
+            Some(SectionKind::Skills)
+        );
+        assert_eq!(kind("==== EDUCATION ===="), Some(SectionKind::Education));
+        assert_eq!(kind("Edu cation"), Some(SectionKind::Education));
+        assert_eq!(
+            kind("Pro fessional Experience"),
+            Some(SectionKind::Experience)
+        );
+        assert_eq!(kind("ON CAMPUS INVOLVEMENT"), Some(SectionKind::Experience));
+        assert_eq!(kind("STRENGTHS"), Some(SectionKind::Skills));
+        assert_eq!(kind("LIFE PHILOSOPHY"), Some(SectionKind::Other));
+        assert_eq!(
+            kind("Berufserfahrung / Experience"),
+            Some(SectionKind::Experience)
+        );
+        assert_eq!(kind("Compétences"), Some(SectionKind::Skills));
+        assert_eq!(kind("Go / Rust / Python"), None);
+        // Role words alone are not headings.
+        assert_eq!(kind("Volunteer"), None);
+        assert_eq!(kind("Leadership"), None);
+        assert_eq!(strip_rules("-- a --"), "-- a --");
+    }
 
     #[test]
     fn headings() {
