@@ -366,9 +366,18 @@ mod tests {
 
     #[test]
     fn roles_claim_as_array_or_string() {
-        assert!(super::has_role(Some(&json!(["a", "Console.Admin"])), "Console.Admin"));
-        assert!(super::has_role(Some(&json!("Console.Admin")), "Console.Admin"));
-        assert!(!super::has_role(Some(&json!(["console.admin"])), "Console.Admin"));
+        assert!(super::has_role(
+            Some(&json!(["a", "Console.Admin"])),
+            "Console.Admin"
+        ));
+        assert!(super::has_role(
+            Some(&json!("Console.Admin")),
+            "Console.Admin"
+        ));
+        assert!(!super::has_role(
+            Some(&json!(["console.admin"])),
+            "Console.Admin"
+        ));
         assert!(!super::has_role(Some(&json!(42)), "Console.Admin"));
         assert!(!super::has_role(None, "Console.Admin"));
     }

@@ -418,11 +418,7 @@ pub async fn kinds(
             "since must be within the last 31 days".into(),
         ));
     }
-    let items = st
-        .deps
-        .store
-        .stats_by_kind(&viewer.scope(), since)
-        .await?;
+    let items = st.deps.store.stats_by_kind(&viewer.scope(), since).await?;
     Ok(Json(KindCounts {
         finished_since: since,
         items,
@@ -521,8 +517,10 @@ mod tests {
         let f = parse_bulk(json!({})).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(f.statuses, vec![TaskStatus::Failed]);
         assert_eq!(f.limit, BULK_RETRY_DEFAULT);
-        let f = parse_bulk(json!({"status": ["failed", "cancelled"], "kind": "system.fail", "limit": 1000,
-            "finished_after": "2026-01-01T00:00:00Z"}))
+        let f = parse_bulk(
+            json!({"status": ["failed", "cancelled"], "kind": "system.fail", "limit": 1000,
+            "finished_after": "2026-01-01T00:00:00Z"}),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(f.statuses.len(), 2);
         assert!(f.finished_after.is_some());

@@ -142,12 +142,17 @@ pub async fn events(
     let id = crate::tasks::parse_id(&id)?;
     // The stream slot is the caller's; the task is read as its owner's
     // (another owner's only with the admin role).
-    let slot = st.streams.acquire(viewer.owner.as_str()).map_err(|e| match e {
-        StreamRefused::Owner => ApiError::TooManyRequests(st.streams_cfg.retry.as_secs().max(1)),
-        StreamRefused::Total => {
-            ApiError::Unavailable("too many open event streams; retry later".into())
-        }
-    })?;
+    let slot = st
+        .streams
+        .acquire(viewer.owner.as_str())
+        .map_err(|e| match e {
+            StreamRefused::Owner => {
+                ApiError::TooManyRequests(st.streams_cfg.retry.as_secs().max(1))
+            }
+            StreamRefused::Total => {
+                ApiError::Unavailable("too many open event streams; retry later".into())
+            }
+        })?;
     let owner = crate::tasks::effective_owner(&st, &viewer, id).await?;
     let task = st
         .deps

@@ -23,12 +23,12 @@ use super::{
     RetryOutcome, Scope, SeriesPoint, StoreError, TaskPage, TaskState, TaskStats, TaskStore,
     static_kind,
 };
-use chrono::{DateTime, Utc};
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
 use crate::secret::DatabaseUrl;
 use crate::store::{Cursor, TaskWatch};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
+use chrono::{DateTime, Utc};
 
 /// Embedded PostgreSQL migrations (`migrations/postgres`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");

@@ -644,7 +644,8 @@ impl TaskStore for SqliteStore {
     // (see postgres.rs) in SQLite's dialect, on the same indexes.
 
     async fn get_task_in(&self, scope: &Scope, id: TaskId) -> Result<Option<Task>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)");
+        let sql =
+            format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)");
         let row = sqlx::query(&sql)
             .bind(id.to_string())
             .bind(scope.owner())
