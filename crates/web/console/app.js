@@ -16,7 +16,7 @@ function el(tag, attrs, ...children) {
     if (k === "class") e.className = v;
     else e.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -27,7 +27,7 @@ function svg(tag, attrs) {
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
   return e;
 }
-function fill(node, ...children) { node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined)); }
+function fill(node, ...children) { node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined)); }
 function badge(status) { return el("span", { class: "badge b-" + status }, status); }
 function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
 function short(id) { return id.slice(0, 8) + "…" + id.slice(-4); }
@@ -234,7 +234,7 @@ async function loadTasks() {
   fill($("#tasks-table"), page.items.length ? el("table", {},
     el("thead", {}, el("tr", {}, ["id", "kind", "status", "attempts", "created", "finished"].concat(showOwner ? ["owner"] : []).map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, page.items.map((t) => el("tr", { "data-task": t.id },
-      el("td", { class: "mono" }, el("a", { href: "#/task/" + t.id, "aria-label": "task " + t.id }, short(t.id))),
+      el("td", { class: "mono" }, el("a", { href: "#/task/" + t.id, title: t.id }, short(t.id))),
       el("td", {}, t.kind), el("td", {}, badge(t.status)), el("td", { class: "num" }, t.attempts + "/" + t.max_attempts),
       el("td", {}, when(t.created_at)), el("td", {}, when(t.finished_at)), showOwner ? el("td", {}, t.owner_id) : null))))
     : el("p", { class: "muted" }, "No tasks match."));
