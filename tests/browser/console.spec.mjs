@@ -299,14 +299,18 @@ try {
   });
 
   await step("keyboard: the nav and the new-task form work without a mouse", async () => {
-    await page.goto(srv.base + "/#/");
+    // A full load (not a same-document hash change), so focus starts at the top.
+    await page.goto(srv.base + "/?keyboard#/");
+    await page.waitForSelector('#ov-cards [data-status="queued"]');
     await page.keyboard.press("Tab"); // skip link
+    const first = await page.evaluate(() => document.activeElement.className);
+    if (first !== "skip") throw new Error("the first Tab stop is not the skip link: " + first);
     await page.keyboard.press("Tab"); // Overview
     await page.keyboard.press("Tab"); // Tasks
     await page.keyboard.press("Enter");
     await until("tasks view by keyboard", () => page.url().endsWith("#/tasks"));
-    const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
-    if (focused !== "h-tasks") throw new Error("focus after navigation: " + focused);
+    // The view moves focus to its heading (after the hashchange is handled).
+    await until("focus on the Tasks heading", () => page.evaluate(() => document.activeElement && document.activeElement.id === "h-tasks"), 5_000);
   });
 
   // ---- owner isolation through the console: a second server with AUTH_MODE=jwt.
