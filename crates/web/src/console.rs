@@ -100,7 +100,10 @@ pub struct BulkRetry {
     /// `failed` and/or `cancelled` (default `["failed"]`).
     pub status: Option<Vec<RetryableStatus>>,
     /// Only this kind.
-    #[schema(example = "system.fail")]
+    #[schema(
+        example = "system.fail",
+        pattern = "^(system\\.(noop|sleep|fail)|resume\\.(parse|match))$"
+    )]
     pub kind: Option<String>,
     /// Finished at or after (RFC 3339).
     pub finished_after: Option<DateTime<Utc>>,

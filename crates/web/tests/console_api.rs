@@ -538,6 +538,51 @@ async fn contract(store: Arc<dyn TaskStore>, db: Db) {
     let (s, _) = app.get("/api/stats/kinds?since=2000-01-01T00:00:00Z").await;
     assert_eq!(s, 400);
 
+    // --- the list the console pages through: filters and keyset cursor.
+    let (_, all) = app.get("/api/tasks?limit=500").await;
+    let all: Vec<String> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(all.len(), 6, "ours only");
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/tasks?limit=4&cursor={c}"),
+            None => "/api/tasks?limit=4".to_owned(),
+        };
+        let (s, page) = app.get(&path).await;
+        assert_eq!(s, 200, "{page}");
+        paged.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "keyset pages, newest first, nothing twice");
+    let (_, f) = app.get("/api/tasks?status=failed&kind=system.fail&limit=1").await;
+    assert_eq!(f["items"].as_array().unwrap().len(), 1);
+    assert_eq!(f["items"][0]["status"], "failed");
+    let (_, f2) = app
+        .get(&format!(
+            "/api/tasks?status=failed&kind=system.fail&limit=1&cursor={}",
+            f["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(f2["items"].as_array().unwrap().len(), 1);
+    assert!(f2["next_cursor"].is_null(), "two failed in all: {f2}");
+    let (_, c) = app.get("/api/tasks?status=cancelled").await;
+    assert_eq!(c["items"].as_array().unwrap().len(), 1);
+
     // --- the console page and its assets.
     let (s, h, page) = app.call(reqwest::Method::GET, "/", None, None).await;
     assert_eq!(s, 200);
@@ -570,6 +615,25 @@ async fn contract(store: Arc<dyn TaskStore>, db: Db) {
     }
     let (s, p) = app.get("/console/nope.js").await;
     assert_eq!(s, 404, "{p}");
+
+    // --- every console route is in the OpenAPI document.
+    let (s, doc) = app.get("/api/openapi.json").await;
+    assert_eq!(s, 200);
+    for (path, method) in [
+        ("/", "get"),
+        ("/api/tasks/{id}/retry", "post"),
+        ("/api/tasks/retry", "post"),
+        ("/api/tasks/{id}/attempts", "get"),
+        ("/api/stats/timeseries", "get"),
+        ("/api/stats/kinds", "get"),
+        ("/api/queues", "get"),
+        ("/api/session", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -294,6 +294,59 @@ impl PgStore {
         &self.pool
     }
 
+    /// One owner's page for the console: like `list_tasks`, but the SQL
+    /// names only the filters given, so each combination gets a plan for
+    /// its own index (a generic `$2 IS NULL OR status = $2` plan cannot use
+    /// the partial per-status indexes, and an owner with few failed tasks
+    /// among many would have every row scanned).
+    async fn list_owner_tasks(
+        &self,
+        owner: &OwnerId,
+        q: &ListQuery,
+    ) -> Result<TaskPage, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE owner_id = $1");
+        let mut n = 1;
+        if q.status.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND status = ${n}"));
+        }
+        if q.kind.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND kind = ${n}"));
+        }
+        if q.cursor.is_some() {
+            sql.push_str(&format!(" AND (created_at, id) < (${}, ${})", n + 1, n + 2));
+            n += 2;
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ${}",
+            n + 1
+        ));
+        let limit = i64::from(q.limit.clamp(1, 500));
+        let mut query = sqlx::query(&sql).bind(owner.as_str());
+        if let Some(st) = q.status {
+            query = query.bind(st.as_str());
+        }
+        if let Some(k) = q.kind {
+            query = query.bind(k.as_str());
+        }
+        if let Some(c) = &q.cursor {
+            query = query.bind(c.created_at()?).bind(c.id.0);
+        }
+        let rows = query.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut items = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            items.pop();
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(TaskPage { items, next_cursor })
+    }
+
     /// Applies pending migrations. Safe when several processes run it at
     /// once: sqlx serialises them on an advisory lock.
     ///
@@ -845,7 +898,7 @@ impl TaskStore for PgStore {
 
     async fn list_tasks_in(&self, scope: &Scope, q: &ListQuery) -> Result<TaskPage, StoreError> {
         if let Scope::Owner(owner) = scope {
-            return self.list_tasks(owner, q).await;
+            return self.list_owner_tasks(owner, q).await;
         }
         // Every owner: newest first by id on the primary key (ids are
         // UUIDv7, time-ordered), so no index on created_at is needed.
@@ -886,9 +939,14 @@ impl TaskStore for PgStore {
         // Live: the partial queued/running indexes. Finished: a range of
         // tasks_owner_finished_idx (owner) or tasks_finished_idx (all).
         let sql = match scope {
+            // One branch per partial index (`status IN (…)` would not imply
+            // either predicate, and the planner would scan the owner's rows).
             Scope::Owner(_) => {
                 "SELECT kind, status, count(*) AS n FROM tasks
-                 WHERE owner_id = $1 AND status IN ('queued', 'running') GROUP BY kind, status
+                 WHERE owner_id = $1 AND status = 'queued' GROUP BY kind, status
+                 UNION ALL
+                 SELECT kind, status, count(*) FROM tasks
+                 WHERE owner_id = $1 AND status = 'running' GROUP BY kind, status
                  UNION ALL
                  SELECT kind, status, count(*) FROM tasks
                  WHERE owner_id = $1 AND status IN ('succeeded', 'failed', 'cancelled')
@@ -1091,8 +1149,10 @@ impl TaskStore for PgStore {
         let sql = match scope {
             Scope::Owner(_) => {
                 "SELECT backend, status, count(*) AS n FROM tasks
-                 WHERE owner_id = $1 AND status IN ('queued', 'running')
-                 GROUP BY backend, status"
+                 WHERE owner_id = $1 AND status = 'queued' GROUP BY backend, status
+                 UNION ALL
+                 SELECT backend, status, count(*) FROM tasks
+                 WHERE owner_id = $1 AND status = 'running' GROUP BY backend, status"
             }
             Scope::All => {
                 "SELECT backend, status, count(*) AS n FROM tasks

@@ -695,8 +695,10 @@ impl TaskStore for SqliteStore {
     ) -> Result<Vec<KindStats>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, status, count(*) AS n FROM tasks
-             WHERE (?1 IS NULL OR owner_id = ?1) AND status IN ('queued', 'running')
-             GROUP BY kind, status
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'queued' GROUP BY kind, status
+             UNION ALL
+             SELECT kind, status, count(*) FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'running' GROUP BY kind, status
              UNION ALL
              SELECT kind, status, count(*) FROM tasks
              WHERE (?1 IS NULL OR owner_id = ?1) AND status IN ('succeeded', 'failed', 'cancelled')
@@ -870,8 +872,10 @@ impl TaskStore for SqliteStore {
     async fn backend_queues(&self, scope: &Scope) -> Result<Vec<BackendQueue>, StoreError> {
         let rows = sqlx::query(
             "SELECT backend, status, count(*) AS n FROM tasks
-             WHERE (?1 IS NULL OR owner_id = ?1) AND status IN ('queued', 'running')
-             GROUP BY backend, status",
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'queued' GROUP BY backend, status
+             UNION ALL
+             SELECT backend, status, count(*) FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'running' GROUP BY backend, status",
         )
         .bind(scope.owner())
         .fetch_all(&self.pool)
