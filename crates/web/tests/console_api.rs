@@ -569,7 +569,9 @@ async fn contract(store: Arc<dyn TaskStore>, db: Db) {
         }
     }
     assert_eq!(paged, all, "keyset pages, newest first, nothing twice");
-    let (_, f) = app.get("/api/tasks?status=failed&kind=system.fail&limit=1").await;
+    let (_, f) = app
+        .get("/api/tasks?status=failed&kind=system.fail&limit=1")
+        .await;
     assert_eq!(f["items"].as_array().unwrap().len(), 1);
     assert_eq!(f["items"][0]["status"], "failed");
     let (_, f2) = app
