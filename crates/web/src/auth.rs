@@ -55,6 +55,10 @@ pub struct JwtConfig {
     /// `JWT_JWKS_MAX_REFRESH_SECS` (default 3600): the longest a set is used
     /// whatever `max-age` says.
     pub max_refresh: Duration,
+    /// `JWT_ADMIN_ROLE` (default: none): a token whose `roles` claim holds
+    /// this value sees every owner's tasks in the console's reads and
+    /// actions (Entra ID app roles arrive in `roles`).
+    pub admin_role: Option<String>,
 }
 
 /// A configuration error naming the variable.
@@ -130,6 +134,10 @@ impl JwtConfig {
             min_refresh: Duration::from_secs(num("JWT_JWKS_MIN_REFRESH_SECS", 10)?),
             refresh: Duration::from_secs(num("JWT_JWKS_REFRESH_SECS", 300)?.max(1)),
             max_refresh: Duration::from_secs(num("JWT_JWKS_MAX_REFRESH_SECS", 3600)?.max(1)),
+            admin_role: src
+                .get("JWT_ADMIN_ROLE")
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty()),
         })
     }
 }
@@ -377,6 +385,15 @@ impl JwtVerifier {
     /// # Errors
     /// [`AuthError`] with a reason fit for the caller.
     pub async fn verify(&self, token: &str) -> Result<OwnerId, AuthError> {
+        self.verify_identity(token).await.map(|i| i.owner)
+    }
+
+    /// Verifies a token and returns its owner and whether it carries the
+    /// configured admin role (`JWT_ADMIN_ROLE` in the `roles` claim).
+    ///
+    /// # Errors
+    /// [`AuthError`] with a reason fit for the caller.
+    pub async fn verify_identity(&self, token: &str) -> Result<Identity, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("malformed token or unsupported algorithm".into()))?;
         if !self.cfg.algorithms.contains(&header.alg) {
@@ -426,7 +443,31 @@ impl JwtVerifier {
             .ok_or_else(|| {
                 AuthError::Invalid(format!("no {} or sub claim", self.cfg.owner_claim))
             })?;
-        OwnerId::parse(owner).map_err(|e| AuthError::Invalid(e.to_string()))
+        let owner = OwnerId::parse(owner).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let admin = self
+            .cfg
+            .admin_role
+            .as_deref()
+            .is_some_and(|role| has_role(data.claims.get("roles"), role));
+        Ok(Identity { owner, admin })
+    }
+}
+
+/// A verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Whose tasks it acts on.
+    pub owner: OwnerId,
+    /// Carries the configured admin role.
+    pub admin: bool,
+}
+
+/// True when a `roles` claim (an array of strings, or one string) holds `role`.
+fn has_role(claim: Option<&Value>, role: &str) -> bool {
+    match claim {
+        Some(Value::Array(roles)) => roles.iter().any(|r| r.as_str() == Some(role)),
+        Some(Value::String(r)) => r == role,
+        _ => false,
     }
 }
 
@@ -468,5 +509,25 @@ mod tests {
         assert_eq!(max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(max_age("public"), None);
         assert_eq!(max_age("max-age=x"), None);
+    }
+
+    use serde_json::json;
+
+    #[test]
+    fn roles_claim_as_array_or_string() {
+        assert!(super::has_role(
+            Some(&json!(["a", "Console.Admin"])),
+            "Console.Admin"
+        ));
+        assert!(super::has_role(
+            Some(&json!("Console.Admin")),
+            "Console.Admin"
+        ));
+        assert!(!super::has_role(
+            Some(&json!(["console.admin"])),
+            "Console.Admin"
+        ));
+        assert!(!super::has_role(Some(&json!(42)), "Console.Admin"));
+        assert!(!super::has_role(None, "Console.Admin"));
     }
 }

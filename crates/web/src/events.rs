@@ -19,7 +19,7 @@ use resume_agent_core::{OwnerId, Task, TaskId, TaskStatus};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::Viewer;
 use crate::limits::{StreamRefused, StreamSlot};
 
 /// Stream tuning.
@@ -136,16 +136,24 @@ impl Cursor {
     security((), ("bearer" = [])))]
 pub async fn events(
     State(st): State<AppState>,
-    Caller(owner): Caller,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = crate::tasks::parse_id(&id)?;
-    let slot = st.streams.acquire(owner.as_str()).map_err(|e| match e {
-        StreamRefused::Owner => ApiError::TooManyRequests(st.streams_cfg.retry.as_secs().max(1)),
-        StreamRefused::Total => {
-            ApiError::Unavailable("too many open event streams; retry later".into())
-        }
-    })?;
+    // The stream slot is the caller's; the task is read as its owner's
+    // (another owner's only with the admin role).
+    let slot = st
+        .streams
+        .acquire(viewer.owner.as_str())
+        .map_err(|e| match e {
+            StreamRefused::Owner => {
+                ApiError::TooManyRequests(st.streams_cfg.retry.as_secs().max(1))
+            }
+            StreamRefused::Total => {
+                ApiError::Unavailable("too many open event streams; retry later".into())
+            }
+        })?;
+    let owner = crate::tasks::effective_owner(&st, &viewer, id).await?;
     let task = st
         .deps
         .store

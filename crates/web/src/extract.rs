@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use resume_agent_core::OwnerId;
+use resume_agent_core::store::Scope;
 use serde_json::Value;
 
 use crate::AppState;
@@ -75,6 +76,65 @@ fn too_large(limit: usize) -> ApiError {
 /// so the per-owner rate limit is applied here too.
 pub struct Caller(pub OwnerId);
 
+/// The caller and what it may see: its own tasks, or every owner's when its
+/// token carries `JWT_ADMIN_ROLE` (never with `AUTH_MODE=none`).
+pub struct Viewer {
+    /// The caller's own owner id (rate limit, stream caps, new tasks).
+    pub owner: OwnerId,
+    /// Carries the admin role.
+    pub admin: bool,
+}
+
+impl Viewer {
+    /// The store scope of this caller's reads and actions.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        if self.admin {
+            Scope::All
+        } else {
+            Scope::Owner(self.owner.clone())
+        }
+    }
+}
+
+async fn identify(parts: &Parts, state: &AppState) -> Result<Viewer, ApiError> {
+    let viewer = match &state.auth {
+        Auth::None(owner) => Viewer {
+            owner: owner.clone(),
+            admin: false,
+        },
+        Auth::Jwt(verifier) => {
+            let Some(token) = bearer(&parts.headers) else {
+                return Err(ApiError::Unauthorized {
+                    detail: AuthError::Missing.to_string(),
+                    invalid_token: false,
+                });
+            };
+            match verifier.verify_identity(token).await {
+                Ok(id) => Viewer {
+                    owner: id.owner,
+                    admin: id.admin,
+                },
+                Err(AuthError::KeysUnavailable) => {
+                    return Err(ApiError::Unavailable(
+                        AuthError::KeysUnavailable.to_string(),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::Unauthorized {
+                        detail: e.to_string(),
+                        invalid_token: true,
+                    });
+                }
+            }
+        }
+    };
+    if let Err(wait) = state.rate.check(viewer.owner.as_str()) {
+        return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+    }
+    Ok(viewer)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -82,35 +142,18 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let owner = match &state.auth {
-            Auth::None(owner) => owner.clone(),
-            Auth::Jwt(verifier) => {
-                let Some(token) = bearer(&parts.headers) else {
-                    return Err(ApiError::Unauthorized {
-                        detail: AuthError::Missing.to_string(),
-                        invalid_token: false,
-                    });
-                };
-                match verifier.verify(token).await {
-                    Ok(owner) => owner,
-                    Err(AuthError::KeysUnavailable) => {
-                        return Err(ApiError::Unavailable(
-                            AuthError::KeysUnavailable.to_string(),
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(ApiError::Unauthorized {
-                            detail: e.to_string(),
-                            invalid_token: true,
-                        });
-                    }
-                }
-            }
-        };
-        if let Err(wait) = state.rate.check(owner.as_str()) {
-            return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
-        }
-        Ok(Self(owner))
+        identify(parts, state).await.map(|v| Self(v.owner))
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        identify(parts, state).await
     }
 }
 

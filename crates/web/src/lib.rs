@@ -11,13 +11,15 @@
 //! Layout: [`error`] (one error enum → problem+json), [`extract`] (JSON
 //! body, owner), [`auth`] (bearer tokens against a JWKS), [`limits`]
 //! (per-owner rate limit, stream caps), [`tasks`] (the task routes),
-//! [`events`] (SSE), [`openapi`] (the generated document and its page),
-//! [`server`] (the HTTP edge: accept loop, time and connection limits),
-//! [`paging`] (list pages bounded in bytes), [`retention`] (the file
-//! retention sweep), this file (settings, the app: build, bind, serve,
-//! drain).
+//! [`events`] (SSE), [`console`] (the operator's API: retry, attempts,
+//! series, queues), [`ui`] (the console page and its assets, embedded),
+//! [`openapi`] (the generated document and its page), [`server`] (the HTTP
+//! edge: accept loop, time and connection limits), [`paging`] (list pages
+//! bounded in bytes), [`retention`] (the file retention sweep), this file
+//! (settings, the app: build, bind, serve, drain).
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -28,6 +30,7 @@ pub mod paging;
 pub mod retention;
 pub mod server;
 pub mod tasks;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -427,6 +430,18 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
         .route("/api/tasks/{id}/events", get(events::events))
         .route("/api/stats", get(tasks::stats))
+        // The operator's console and the API behind it (issue 13).
+        .route("/", get(ui::index))
+        .route("/console/app.js", get(ui::script))
+        .route("/console/app.css", get(ui::style))
+        .route("/console/icon.svg", get(ui::icon))
+        .route("/api/tasks/retry", post(console::retry_bulk))
+        .route("/api/tasks/{id}/retry", post(console::retry_one))
+        .route("/api/tasks/{id}/attempts", get(console::attempts))
+        .route("/api/stats/timeseries", get(console::timeseries))
+        .route("/api/stats/kinds", get(console::kinds))
+        .route("/api/queues", get(console::queues))
+        .route("/api/session", get(console::session))
         .route(
             "/api/files",
             post(files::upload).layer(axum::extract::DefaultBodyLimit::max(

@@ -272,15 +272,29 @@ impl Modify for Security {
         crate::files::download,
         crate::files::delete,
         crate::metrics_endpoint,
+        crate::console::retry_one,
+        crate::console::retry_bulk,
+        crate::console::attempts,
+        crate::console::timeseries,
+        crate::console::kinds,
+        crate::console::queues,
+        crate::console::session,
+        crate::ui::index,
     ),
     components(schemas(Problem, CreateTask, CreateBatch, BatchCreated, NoopTask, SleepTask, FailTask, ParseTask, MatchTask, EmptyPayload, SleepPayload,
                        FailPayload, ParsePayload, MatchPayload, FileUpload, StoredFile, TaskList, Task, TaskStatus, TaskStats,
-                       Health, Ready)),
+                       Health, Ready,
+                       crate::console::BulkRetry, crate::console::RetryableStatus, crate::console::BulkRetried,
+                       crate::console::AttemptList, resume_agent_core::store::Attempt, resume_agent_core::store::AttemptOutcome,
+                       crate::console::Series, resume_agent_core::store::SeriesPoint,
+                       crate::console::KindCounts, resume_agent_core::store::KindStats,
+                       crate::console::QueueView, resume_agent_core::store::BackendQueue, crate::console::Session)),
     modifiers(&Security),
     tags(
         (name = "tasks", description = "Create, inspect, list, cancel and watch tasks"),
         (name = "files", description = "Upload résumés, fetch them back, delete them"),
-        (name = "operations", description = "Health, readiness and metrics")
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "console", description = "The operator's console and the API behind it: retry, attempt history, series, queues")
     )
 )]
 pub struct ApiDoc;

@@ -4,8 +4,7 @@
 //! it passes `LIST_MAX_BYTES` (always at least one task), with
 //! `next_cursor` after the last task it holds.
 
-use resume_agent_core::OwnerId;
-use resume_agent_core::store::{Cursor, ListQuery, StoreError, TaskPage, TaskStore};
+use resume_agent_core::store::{Cursor, ListQuery, Scope, StoreError, TaskPage, TaskStore};
 
 /// Rows read per store round trip: bounds what one request holds at once
 /// to this many tasks beyond the page itself.
@@ -39,7 +38,7 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
 /// The store's.
 pub async fn bounded_page(
     store: &dyn TaskStore,
-    owner: &OwnerId,
+    scope: &Scope,
     query: &ListQuery,
     max_bytes: usize,
 ) -> Result<TaskPage, StoreError> {
@@ -50,8 +49,8 @@ pub async fn bounded_page(
     loop {
         let want = (limit - u32::try_from(items.len()).unwrap_or(limit)).min(CHUNK);
         let chunk = store
-            .list_tasks(
-                owner,
+            .list_tasks_in(
+                scope,
                 &ListQuery {
                     limit: want,
                     cursor,

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, Viewer};
 
 const FIELDS: [&str; 4] = ["kind", "payload", "max_attempts", "timeout_secs"];
 
@@ -283,6 +283,22 @@ pub async fn create_batch(
     Ok((status, Json(json!({ "tasks": tasks }))).into_response())
 }
 
+/// The owner a task is acted on as: the caller's own, or (admin role) the
+/// task's owner, so that an admin's action is the owner's own action.
+pub(crate) async fn effective_owner(
+    st: &AppState,
+    viewer: &Viewer,
+    id: TaskId,
+) -> Result<OwnerId, ApiError> {
+    if !viewer.admin {
+        return Ok(viewer.owner.clone());
+    }
+    match st.deps.store.get_task_in(&viewer.scope(), id).await? {
+        Some(t) => OwnerId::parse(&t.owner_id).map_err(|e| ApiError::Internal(e.to_string())),
+        None => Err(ApiError::NotFound("no such task")),
+    }
+}
+
 pub(crate) fn parse_id(raw: &str) -> Result<TaskId, ApiError> {
     raw.parse::<TaskId>()
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a valid task id (a UUID)")))
@@ -305,13 +321,13 @@ pub(crate) fn parse_id(raw: &str) -> Result<TaskId, ApiError> {
     security((), ("bearer" = [])))]
 pub async fn get_one(
     State(st): State<AppState>,
-    Caller(owner): Caller,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Task>, ApiError> {
     let id = parse_id(&id)?;
     st.deps
         .store
-        .get_task(&owner, id)
+        .get_task_in(&viewer.scope(), id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound("no such task"))
@@ -347,7 +363,7 @@ pub struct ListParams {
     security((), ("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
-    Caller(owner): Caller,
+    viewer: Viewer,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(p) =
@@ -389,7 +405,8 @@ pub async fn list(
         cursor,
     };
     let page =
-        crate::paging::bounded_page(&*st.deps.store, &owner, &query, st.list_max_bytes).await?;
+        crate::paging::bounded_page(&*st.deps.store, &viewer.scope(), &query, st.list_max_bytes)
+            .await?;
     Ok(Json(json!({
         "items": page.items,
         "next_cursor": page.next_cursor.map(|c| c.encode()),
@@ -415,10 +432,11 @@ pub async fn list(
     security((), ("bearer" = [])))]
 pub async fn cancel(
     State(st): State<AppState>,
-    Caller(owner): Caller,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Task>, ApiError> {
     let id = parse_id(&id)?;
+    let owner = effective_owner(&st, &viewer, id).await?;
     match st.deps.store.cancel_task(&owner, id).await? {
         CancelOutcome::Cancelled(t) | CancelOutcome::Requested(t) => Ok(Json(t)),
         CancelOutcome::AlreadyTerminal(t) => Err(ApiError::Conflict(format!(

@@ -10,6 +10,7 @@
 //! a late worker can never run a task twice at once or overwrite a newer
 //! state.
 
+pub mod console;
 pub mod postgres;
 pub mod sqlite;
 
@@ -23,6 +24,10 @@ use serde_json::Value;
 use crate::config::{Config, DatabaseConfig};
 use crate::file::{NewFile, StoredFile};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
+
+pub use console::{
+    Attempt, AttemptOutcome, BackendQueue, KindStats, RetryFilter, RetryOutcome, Scope, SeriesPoint,
+};
 
 /// Store failures.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -476,6 +481,66 @@ pub trait TaskStore: Send + Sync + 'static {
     /// first: the retention sweep's work list.
     async fn expired_files(&self, age: Duration, limit: u32)
     -> Result<Vec<StoredFile>, StoreError>;
+    // --- The operator's console (issue 13): scoped reads, retry, history.
+    // Types in `console.rs`. `Scope::All` only for the configured admin role.
+
+    /// One task within `scope`.
+    async fn get_task_in(&self, scope: &Scope, id: TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// Tasks within `scope`, newest first (keyset-paginated like
+    /// [`TaskStore::list_tasks`]).
+    async fn list_tasks_in(&self, scope: &Scope, query: &ListQuery)
+    -> Result<TaskPage, StoreError>;
+
+    /// Counts per kind within `scope`: every queued and running task (on
+    /// the partial queued/running indexes) and the tasks that finished since
+    /// `finished_since` (a range of the finished indexes: all-time totals
+    /// would count every row; those stay with [`TaskStore::stats`]).
+    async fn stats_by_kind(
+        &self,
+        scope: &Scope,
+        finished_since: DateTime<Utc>,
+    ) -> Result<Vec<KindStats>, StoreError>;
+
+    /// `failed | cancelled → queued` with a fresh attempt budget
+    /// (`attempts = 0`), due now, one conditional UPDATE. The last error
+    /// stays on the row until the next attempt ends; the attempt history in
+    /// `task_attempts` is kept. `backend` (when given) is recorded as the
+    /// backend the task is handed to next.
+    async fn retry_task(
+        &self,
+        scope: &Scope,
+        id: TaskId,
+        backend: Option<&str>,
+    ) -> Result<RetryOutcome, StoreError>;
+
+    /// [`TaskStore::retry_task`] for up to `filter.limit` finished tasks
+    /// matching `filter`, oldest finish first; returns the re-queued ids.
+    async fn retry_tasks(
+        &self,
+        scope: &Scope,
+        filter: &RetryFilter,
+        backend: Option<&str>,
+    ) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Every attempt of a task within `scope`, oldest first, the running one
+    /// (from the task row) last; `None` when the task is not visible.
+    async fn attempts(&self, scope: &Scope, id: TaskId)
+    -> Result<Option<Vec<Attempt>>, StoreError>;
+
+    /// Tasks within `scope` that finished in `[since, now]`, per
+    /// `interval_secs` bucket (aligned to the epoch) and outcome; every
+    /// bucket present.
+    async fn finished_series(
+        &self,
+        scope: &Scope,
+        since: DateTime<Utc>,
+        interval_secs: i64,
+    ) -> Result<Vec<SeriesPoint>, StoreError>;
+
+    /// Queued and running tasks within `scope`, per backend they were last
+    /// handed to.
+    async fn backend_queues(&self, scope: &Scope) -> Result<Vec<BackendQueue>, StoreError>;
 }
 
 /// Opens the store the configuration names, running migrations first when

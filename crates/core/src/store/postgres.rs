@@ -16,22 +16,34 @@ use sqlx::{ConnectOptions, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use super::console::{fill_series, group_backends, group_kinds, retry_statuses};
 use super::{
-    CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest, ClaimScope, Created, Finish,
-    FinishOutcome, LeaseScope, ListQuery, PoolStats, RecoveredLease, StoreError, TaskPage,
-    TaskState, TaskStats, TaskStore, static_kind,
+    Attempt, AttemptOutcome, BackendQueue, CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest,
+    ClaimScope, Created, Finish, FinishOutcome, KindStats, LeaseScope, ListQuery, PoolStats,
+    RecoveredLease, RetryFilter, RetryOutcome, Scope, SeriesPoint, StoreError, TaskPage, TaskState,
+    TaskStats, TaskStore, static_kind,
 };
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
 use crate::secret::DatabaseUrl;
 use crate::store::{Cursor, TaskWatch};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
+use chrono::{DateTime, Utc};
 
 /// Embedded PostgreSQL migrations (`migrations/postgres`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
 const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_attempts, \
      timeout_secs, owner_id, created_at, started_at, finished_at, run_after, cancel_requested";
+
+/// The SET clause of a retry (`$3`: the backend it is handed to next, or
+/// NULL to keep the recorded one): a fresh attempt budget, due now, no lease,
+/// no result; the last error stays until the next attempt ends.
+const PG_RETRY_SET: &str = "status = 'queued', attempts = 0, result = NULL,
+                started_at = NULL, finished_at = NULL, cancel_requested = false,
+                run_after = now(), dispatched_at = now(), lease_owner = NULL,
+                lease_expires_at = NULL, backend = COALESCE($3::text, backend),
+                updated_at = now()";
 
 /// The PostgreSQL task store.
 #[derive(Clone)]
@@ -320,6 +332,59 @@ impl PgStore {
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// One owner's page for the console: like `list_tasks`, but the SQL
+    /// names only the filters given, so each combination gets a plan for
+    /// its own index (a generic `$2 IS NULL OR status = $2` plan cannot use
+    /// the partial per-status indexes, and an owner with few failed tasks
+    /// among many would have every row scanned).
+    async fn list_owner_tasks(
+        &self,
+        owner: &OwnerId,
+        q: &ListQuery,
+    ) -> Result<TaskPage, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE owner_id = $1");
+        let mut n = 1;
+        if q.status.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND status = ${n}"));
+        }
+        if q.kind.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND kind = ${n}"));
+        }
+        if q.cursor.is_some() {
+            sql.push_str(&format!(" AND (created_at, id) < (${}, ${})", n + 1, n + 2));
+            n += 2;
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ${}",
+            n + 1
+        ));
+        let limit = i64::from(q.limit.clamp(1, 500));
+        let mut query = sqlx::query(&sql).bind(owner.as_str());
+        if let Some(st) = q.status {
+            query = query.bind(st.as_str());
+        }
+        if let Some(k) = q.kind {
+            query = query.bind(k.as_str());
+        }
+        if let Some(c) = &q.cursor {
+            query = query.bind(c.created_at()?).bind(c.id.0);
+        }
+        let rows = query.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut items = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            items.pop();
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(TaskPage { items, next_cursor })
     }
 
     /// Applies pending migrations. Safe when several processes run it at
@@ -991,6 +1056,301 @@ impl TaskStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    // --- The operator's console (issue 13). Each query names the index it
+    // runs on; the owner-scoped and every-owner variants are separate
+    // statements so that each gets a plan for its own index.
+
+    async fn get_task_in(&self, scope: &Scope, id: TaskId) -> Result<Option<Task>, StoreError> {
+        match scope {
+            Scope::Owner(owner) => self.get_task(owner, id).await,
+            Scope::All => {
+                let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
+                let row = sqlx::query(&sql)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(task_from_row).transpose()
+            }
+        }
+    }
+
+    async fn list_tasks_in(&self, scope: &Scope, q: &ListQuery) -> Result<TaskPage, StoreError> {
+        if let Scope::Owner(owner) = scope {
+            return self.list_owner_tasks(owner, q).await;
+        }
+        // Every owner: newest first by id on the primary key (ids are
+        // UUIDv7, time-ordered), so no index on created_at is needed.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks
+             WHERE ($1::text IS NULL OR status = $1)
+               AND ($2::text IS NULL OR kind = $2)
+               AND ($3::uuid IS NULL OR id < $3)
+             ORDER BY id DESC
+             LIMIT $4"
+        );
+        let limit = i64::from(q.limit.clamp(1, 500));
+        let rows = sqlx::query(&sql)
+            .bind(q.status.map(TaskStatus::as_str))
+            .bind(q.kind.map(|k| k.as_str()))
+            .bind(q.cursor.map(|c| c.id.0))
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            items.pop();
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(TaskPage { items, next_cursor })
+    }
+
+    async fn stats_by_kind(
+        &self,
+        scope: &Scope,
+        finished_since: DateTime<Utc>,
+    ) -> Result<Vec<KindStats>, StoreError> {
+        // Live: the partial queued/running indexes. Finished: a range of
+        // tasks_owner_finished_idx (owner) or tasks_finished_idx (all).
+        let sql = match scope {
+            // One branch per partial index (`status IN (…)` would not imply
+            // either predicate, and the planner would scan the owner's rows).
+            Scope::Owner(_) => {
+                "SELECT kind, status, count(*) AS n FROM tasks
+                 WHERE owner_id = $1 AND status = 'queued' GROUP BY kind, status
+                 UNION ALL
+                 SELECT kind, status, count(*) FROM tasks
+                 WHERE owner_id = $1 AND status = 'running' GROUP BY kind, status
+                 UNION ALL
+                 SELECT kind, status, count(*) FROM tasks
+                 WHERE owner_id = $1 AND status IN ('succeeded', 'failed', 'cancelled')
+                   AND finished_at >= $2
+                 GROUP BY kind, status"
+            }
+            Scope::All => {
+                "SELECT kind, status, count(*) AS n FROM tasks
+                 WHERE status = 'queued' AND $1::text IS NULL GROUP BY kind, status
+                 UNION ALL
+                 SELECT kind, status, count(*) FROM tasks
+                 WHERE status = 'running' GROUP BY kind, status
+                 UNION ALL
+                 SELECT kind, status, count(*) FROM tasks
+                 WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_at >= $2
+                 GROUP BY kind, status"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(scope.owner())
+            .bind(finished_since)
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(group_kinds(rows))
+    }
+
+    async fn retry_task(
+        &self,
+        scope: &Scope,
+        id: TaskId,
+        backend: Option<&str>,
+    ) -> Result<RetryOutcome, StoreError> {
+        // failed | cancelled → queued, fresh budget, due now. The WHERE names
+        // the statuses it leaves, so a concurrent retry or a task that is
+        // not finished matches nothing (409 below).
+        let sql = format!(
+            "UPDATE tasks SET {PG_RETRY_SET}
+             WHERE id = $1 AND ($2::text IS NULL OR owner_id = $2)
+               AND status IN ('failed', 'cancelled')
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .bind(scope.owner())
+            .bind(backend)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(RetryOutcome::Retried(task_from_row(&row)?));
+        }
+        Ok(match self.get_task_in(scope, id).await? {
+            Some(task) => RetryOutcome::NotRetryable(task),
+            None => RetryOutcome::NotFound,
+        })
+    }
+
+    async fn retry_tasks(
+        &self,
+        scope: &Scope,
+        f: &RetryFilter,
+        backend: Option<&str>,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        let statuses = retry_statuses(f);
+        if statuses.is_empty() || f.limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The oldest finishes first, on tasks_owner_finished_idx (owner) or
+        // tasks_finished_idx (all); SKIP LOCKED so a row a worker or another
+        // retry holds is left for the next call.
+        let owner_filter = match scope {
+            Scope::Owner(_) => "owner_id = $1",
+            Scope::All => "$1::text IS NULL",
+        };
+        let sql = format!(
+            "WITH r AS (
+                SELECT id FROM tasks
+                WHERE {owner_filter}
+                  AND status IN ('succeeded', 'failed', 'cancelled')
+                  AND status = ANY($4::text[])
+                  AND ($5::text IS NULL OR kind = $5)
+                  AND finished_at >= COALESCE($6::timestamptz, '-infinity')
+                  AND finished_at < COALESCE($7::timestamptz, 'infinity')
+                ORDER BY finished_at
+                LIMIT $8
+                FOR UPDATE SKIP LOCKED
+             )
+             UPDATE tasks SET {PG_RETRY_SET}
+             FROM r WHERE tasks.id = r.id AND tasks.status IN ('failed', 'cancelled')
+             RETURNING tasks.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(scope.owner())
+            .bind(Option::<Uuid>::None) // $2: unused here (shared SET clause)
+            .bind(backend)
+            .bind(&statuses)
+            .bind(f.kind.map(|k| k.as_str()))
+            .bind(f.finished_after)
+            .bind(f.finished_before)
+            .bind(i64::from(f.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
+    }
+
+    async fn attempts(
+        &self,
+        scope: &Scope,
+        id: TaskId,
+    ) -> Result<Option<Vec<Attempt>>, StoreError> {
+        // The task row decides visibility and is the attempt in progress;
+        // the finished ones come from task_attempts_task_idx.
+        let task = sqlx::query(
+            "SELECT status, attempts, started_at, lease_owner FROM tasks
+             WHERE id = $1 AND ($2::text IS NULL OR owner_id = $2)",
+        )
+        .bind(id.0)
+        .bind(scope.owner())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(task) = task else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT attempt, worker, started_at, finished_at, outcome, error
+             FROM task_attempts WHERE task_id = $1 ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                let outcome: &str = r.try_get("outcome")?;
+                Ok(Attempt {
+                    attempt: r.try_get("attempt")?,
+                    worker: r.try_get("worker")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    outcome: AttemptOutcome::parse(outcome).ok_or_else(|| {
+                        StoreError::Internal(format!("unknown attempt outcome {outcome:?}"))
+                    })?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if task.try_get::<&str, _>("status")? == "running" {
+            out.push(Attempt {
+                attempt: task.try_get("attempts")?,
+                worker: task.try_get("lease_owner")?,
+                started_at: task.try_get("started_at")?,
+                finished_at: None,
+                outcome: AttemptOutcome::Running,
+                error: None,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    async fn finished_series(
+        &self,
+        scope: &Scope,
+        since: DateTime<Utc>,
+        interval_secs: i64,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        // A range scan of the finished indexes from `since`.
+        let owner_filter = match scope {
+            Scope::Owner(_) => "owner_id = $1",
+            Scope::All => "$1::text IS NULL",
+        };
+        let sql = format!(
+            "SELECT floor(extract(epoch FROM finished_at) / $3)::bigint AS b, status, count(*) AS n
+             FROM tasks
+             WHERE {owner_filter} AND status IN ('succeeded', 'failed', 'cancelled')
+               AND finished_at >= $2
+             GROUP BY 1, 2"
+        );
+        let interval = interval_secs.max(1);
+        let rows = sqlx::query(&sql)
+            .bind(scope.owner())
+            .bind(since)
+            .bind(interval as f64)
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get("b")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(fill_series(since, now, interval, &rows))
+    }
+
+    async fn backend_queues(&self, scope: &Scope) -> Result<Vec<BackendQueue>, StoreError> {
+        // The partial queued/running indexes (per owner or over all).
+        let sql = match scope {
+            Scope::Owner(_) => {
+                "SELECT backend, status, count(*) AS n FROM tasks
+                 WHERE owner_id = $1 AND status = 'queued' GROUP BY backend, status
+                 UNION ALL
+                 SELECT backend, status, count(*) FROM tasks
+                 WHERE owner_id = $1 AND status = 'running' GROUP BY backend, status"
+            }
+            Scope::All => {
+                "SELECT backend, status, count(*) AS n FROM tasks
+                 WHERE status = 'queued' AND $1::text IS NULL GROUP BY backend, status
+                 UNION ALL
+                 SELECT backend, status, count(*) FROM tasks
+                 WHERE status = 'running' GROUP BY backend, status"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(scope.owner())
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get("backend")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(group_backends(rows))
     }
 }
 

@@ -19,9 +19,11 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use super::console::{fill_series, group_backends, group_kinds, retry_statuses};
 use super::{
-    CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest, ClaimScope, Created, Cursor, Finish,
-    FinishOutcome, LeaseScope, ListQuery, PoolStats, RecoveredLease, StoreError, TaskPage,
+    Attempt, AttemptOutcome, BackendQueue, CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest,
+    ClaimScope, Created, Cursor, Finish, FinishOutcome, KindStats, LeaseScope, ListQuery,
+    PoolStats, RecoveredLease, RetryFilter, RetryOutcome, Scope, SeriesPoint, StoreError, TaskPage,
     TaskState, TaskStats, TaskStore, micros, static_kind,
 };
 use crate::config::PoolConfig;
@@ -33,6 +35,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/
 
 const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_attempts, \
      timeout_secs, owner_id, created_at, started_at, finished_at, run_after, cancel_requested";
+
+/// The SET clause of a retry (`?3`: the backend it is handed to next, or
+/// NULL to keep the recorded one; `?4`: now): see postgres.rs.
+const SQ_RETRY_SET: &str = "status = 'queued', attempts = 0, result = NULL,
+                started_at = NULL, finished_at = NULL, cancel_requested = 0,
+                run_after = ?4, dispatched_at = ?4, lease_owner = NULL,
+                lease_expires_at = NULL, backend = COALESCE(?3, backend),
+                updated_at = ?4";
 
 /// The embedded SQLite task store.
 #[derive(Clone, Debug)]
@@ -167,6 +177,12 @@ impl SqliteStore {
     pub fn with_backend(mut self, backend: &'static str) -> Self {
         self.backend = Some(backend);
         self
+    }
+
+    /// The pool (tests that read or seed rows directly).
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Applies pending migrations (single process; see [`open_shared`]
@@ -776,6 +792,253 @@ impl TaskStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    // --- The operator's console (issue 13): the PostgreSQL statements
+    // (see postgres.rs) in SQLite's dialect, on the same indexes.
+
+    async fn get_task_in(&self, scope: &Scope, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(scope.owner())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn list_tasks_in(&self, scope: &Scope, q: &ListQuery) -> Result<TaskPage, StoreError> {
+        if let Scope::Owner(owner) = scope {
+            return self.list_tasks(owner, q).await;
+        }
+        // Every owner: newest first by (time-ordered UUIDv7) id, on the primary key.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks
+             WHERE (?1 IS NULL OR status = ?1)
+               AND (?2 IS NULL OR kind = ?2)
+               AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC
+             LIMIT ?4"
+        );
+        let limit = i64::from(q.limit.clamp(1, 500));
+        let rows = sqlx::query(&sql)
+            .bind(q.status.map(TaskStatus::as_str))
+            .bind(q.kind.map(|k| k.as_str()))
+            .bind(q.cursor.map(|c| c.id.to_string()))
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            items.pop();
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(TaskPage { items, next_cursor })
+    }
+
+    async fn stats_by_kind(
+        &self,
+        scope: &Scope,
+        finished_since: DateTime<Utc>,
+    ) -> Result<Vec<KindStats>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, status, count(*) AS n FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'queued' GROUP BY kind, status
+             UNION ALL
+             SELECT kind, status, count(*) FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'running' GROUP BY kind, status
+             UNION ALL
+             SELECT kind, status, count(*) FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status IN ('succeeded', 'failed', 'cancelled')
+               AND finished_at >= ?2
+             GROUP BY kind, status",
+        )
+        .bind(scope.owner())
+        .bind(finished_since.timestamp_micros())
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(group_kinds(rows))
+    }
+
+    async fn retry_task(
+        &self,
+        scope: &Scope,
+        id: TaskId,
+        backend: Option<&str>,
+    ) -> Result<RetryOutcome, StoreError> {
+        let sql = format!(
+            "UPDATE tasks SET {SQ_RETRY_SET}
+             WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)
+               AND status IN ('failed', 'cancelled')
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(scope.owner())
+            .bind(backend)
+            .bind(now_us())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(RetryOutcome::Retried(task_from_row(&row)?));
+        }
+        Ok(match self.get_task_in(scope, id).await? {
+            Some(task) => RetryOutcome::NotRetryable(task),
+            None => RetryOutcome::NotFound,
+        })
+    }
+
+    async fn retry_tasks(
+        &self,
+        scope: &Scope,
+        f: &RetryFilter,
+        backend: Option<&str>,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        let statuses = retry_statuses(f);
+        if statuses.is_empty() || f.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE tasks SET {SQ_RETRY_SET}
+             WHERE id IN (
+                SELECT id FROM tasks
+                WHERE (?2 IS NULL OR owner_id = ?2)
+                  AND status IN ('succeeded', 'failed', 'cancelled')
+                  AND status IN ({})
+                  AND (?5 IS NULL OR kind = ?5)
+                  AND (?6 IS NULL OR finished_at >= ?6)
+                  AND (?7 IS NULL OR finished_at < ?7)
+                ORDER BY finished_at
+                LIMIT ?8)
+             AND status IN ('failed', 'cancelled')
+             RETURNING id",
+            placeholders(9, statuses.len())
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(Option::<String>::None) // ?1: unused (shared SET clause)
+            .bind(scope.owner())
+            .bind(backend)
+            .bind(now_us())
+            .bind(f.kind.map(|k| k.as_str()))
+            .bind(f.finished_after.map(|t| t.timestamp_micros()))
+            .bind(f.finished_before.map(|t| t.timestamp_micros()))
+            .bind(i64::from(f.limit));
+        for s in statuses {
+            q = q.bind(s);
+        }
+        returned_ids(q, &self.pool).await
+    }
+
+    async fn attempts(
+        &self,
+        scope: &Scope,
+        id: TaskId,
+    ) -> Result<Option<Vec<Attempt>>, StoreError> {
+        let task = sqlx::query(
+            "SELECT status, attempts, started_at, lease_owner FROM tasks
+             WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
+        )
+        .bind(id.to_string())
+        .bind(scope.owner())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(task) = task else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT attempt, worker, started_at, finished_at, outcome, error
+             FROM task_attempts WHERE task_id = ?1 ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                let outcome: &str = r.try_get("outcome")?;
+                Ok(Attempt {
+                    attempt: r.try_get("attempt")?,
+                    worker: r.try_get("worker")?,
+                    started_at: r
+                        .try_get::<Option<i64>, _>("started_at")?
+                        .map(ts)
+                        .transpose()?,
+                    finished_at: Some(ts(r.try_get("finished_at")?)?),
+                    outcome: AttemptOutcome::parse(outcome).ok_or_else(|| {
+                        StoreError::Internal(format!("unknown attempt outcome {outcome:?}"))
+                    })?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if task.try_get::<&str, _>("status")? == "running" {
+            out.push(Attempt {
+                attempt: task.try_get("attempts")?,
+                worker: task.try_get("lease_owner")?,
+                started_at: task
+                    .try_get::<Option<i64>, _>("started_at")?
+                    .map(ts)
+                    .transpose()?,
+                finished_at: None,
+                outcome: AttemptOutcome::Running,
+                error: None,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    async fn finished_series(
+        &self,
+        scope: &Scope,
+        since: DateTime<Utc>,
+        interval_secs: i64,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        let interval = interval_secs.max(1);
+        let rows = sqlx::query(
+            "SELECT (finished_at / 1000000) / ?3 AS b, status, count(*) AS n
+             FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status IN ('succeeded', 'failed', 'cancelled')
+               AND finished_at >= ?2
+             GROUP BY 1, 2",
+        )
+        .bind(scope.owner())
+        .bind(since.timestamp_micros())
+        .bind(interval)
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get("b")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(fill_series(since, Utc::now(), interval, &rows))
+    }
+
+    async fn backend_queues(&self, scope: &Scope) -> Result<Vec<BackendQueue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT backend, status, count(*) AS n FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'queued' GROUP BY backend, status
+             UNION ALL
+             SELECT backend, status, count(*) FROM tasks
+             WHERE (?1 IS NULL OR owner_id = ?1) AND status = 'running' GROUP BY backend, status",
+        )
+        .bind(scope.owner())
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.try_get("backend")?, r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(group_backends(rows))
     }
 }
 
