@@ -45,7 +45,7 @@ done_=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 python3 - "$start" "$ready" "$done_" "$N" "$rss" "$CONC" "$BACKEND" <<'PY'
 import sys
-s, r, d, n, rss, c, b = map(float, sys.argv[1:6]) + [sys.argv[6], sys.argv[7]]
+s, r, d, n, rss = map(float, sys.argv[1:6]); c, b = sys.argv[6], sys.argv[7]
 print(f"backlog {int(n)} noops, {b}, WORKER_CONCURRENCY={c}: ready after {r - s:.3f} s, "
       f"drained in {d - s:.2f} s = {n / (d - s):,.0f} tasks/s; worker peak RSS {rss / 1024:.1f} MiB")
 PY

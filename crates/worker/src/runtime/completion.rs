@@ -121,9 +121,9 @@ impl Inner {
                     break;
                 }
             }
-            // Slots were freed: a store-backed intake may claim again.
+            // Slots (and owner caps) were freed: an idle intake looks again.
             if self.deps.intake.deliveries.is_none() {
-                self.deps.intake.wakeups.wake();
+                self.freed.notify_one();
             }
         }
     }

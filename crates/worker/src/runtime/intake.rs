@@ -35,6 +35,9 @@ const MAX_CLAIM: usize = 1000;
 /// than the one holding all the rest.
 const RESERVE_FROM_CONCURRENCY: usize = 4;
 
+/// The pause after a kept-slot claim that found nothing.
+const KEPT_SLOT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Pause after a failed store call, growing with consecutive failures.
 fn failure_pause(failures: u32) -> Duration {
     Duration::from_millis(200 * u64::from(failures.min(25)))
@@ -57,30 +60,79 @@ impl Inner {
         } else {
             ClaimScope::All
         };
+        // The last free slot is kept for the other owners: a claim never
+        // fills it while the worker has 4 or more slots; it is taken only
+        // when work arrives (a wake-up) while it is the only one free, and
+        // then by anyone but an owner holding every other slot. So a
+        // newcomer never waits for someone else's long tasks to end, and a
+        // stream of short tasks keeps claiming in full batches.
+        let reserve = self.cfg.concurrency >= RESERVE_FROM_CONCURRENCY;
         let mut after_owner = String::new();
         let mut idle = false;
         let mut failures = 0u32;
+        // After a kept-slot claim found nothing, the next one waits this
+        // long (a saturated worker woken by every hand-off would otherwise
+        // spend a query per hand-off).
+        let mut kept_not_before = tokio::time::Instant::now();
         loop {
+            let mut woke = false;
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    _ = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => {}
+                    w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => woke = w,
+                    () = self.freed.notified() => {}
                 }
+                idle = false;
             }
-            let first = tokio::select! {
-                () = shutdown.cancelled() => return,
-                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            };
-            let free = 1 + slots.available_permits();
-            // The last free slot is kept for the other owners: a claim never
-            // fills it, and when it is the only one left while one owner
-            // holds every other slot, it goes to anyone but that owner. So
-            // a newcomer never waits for someone else's long tasks to end.
-            let reserve = self.cfg.concurrency >= RESERVE_FROM_CONCURRENCY;
-            let (limit, exclude) = match (reserve, free) {
-                (true, 1) => (1, self.sole_owner()),
-                (true, n) => (n - 1, None),
-                (false, n) => (n, None),
+            let (mut permits, limit, exclude) = if reserve {
+                if woke && slots.available_permits() < 2 {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep_until(kept_not_before) => {}
+                    }
+                    match self.kept_slot(slots) {
+                        Some(x) => x,
+                        None => continue,
+                    }
+                } else {
+                    let two = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        p = slots.clone().acquire_many_owned(2) => match p { Ok(p) => Some(p), Err(_) => return },
+                        w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => {
+                            if w {
+                                // New work while at most one slot is free.
+                                tokio::select! {
+                                    () = shutdown.cancelled() => return,
+                                    () = tokio::time::sleep_until(kept_not_before) => {}
+                                }
+                            }
+                            None
+                        }
+                    };
+                    match two {
+                        Some(mut two) => {
+                            let free = 2 + slots.available_permits();
+                            let mut permits = Vec::with_capacity(free);
+                            if let Some(one) = two.split(1) {
+                                permits.push(one);
+                            }
+                            permits.push(two);
+                            (permits, free - 1, None)
+                        }
+                        // Work may have arrived while fewer than two were free.
+                        None => match self.kept_slot(slots) {
+                            Some(x) => x,
+                            None => continue,
+                        },
+                    }
+                }
+            } else {
+                let first = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                };
+                let free = 1 + slots.available_permits();
+                (vec![first], free, None)
             };
             let limit = limit.min(MAX_CLAIM);
             let from_start = after_owner.is_empty();
@@ -105,7 +157,7 @@ impl Inner {
                 Err(e) => {
                     failures += 1;
                     tracing::warn!(error = %e, "claiming from the store failed");
-                    drop(first);
+                    drop(permits);
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(failure_pause(failures)) => {}
@@ -113,10 +165,20 @@ impl Inner {
                     continue;
                 }
             };
+            tracing::trace!(
+                limit,
+                kept = exclude.is_some(),
+                woke,
+                got = tasks.len(),
+                "claimed from the store"
+            );
+            if exclude.is_some() && tasks.is_empty() {
+                kept_not_before = tokio::time::Instant::now() + KEPT_SLOT_BACKOFF;
+            }
             let short = tasks.len() < limit;
             let owners: HashSet<&str> = tasks.iter().map(|t| t.owner_id.as_str()).collect();
             let many_owners = owners.len() >= CLAIM_OWNERS_PER_BATCH as usize;
-            if scope == ClaimScope::All {
+            if scope == ClaimScope::All && exclude.is_none() {
                 if let Some(last) = owners.iter().max() {
                     after_owner = (*last).to_owned();
                 }
@@ -126,15 +188,26 @@ impl Inner {
                 }
             }
             // Drained: nothing more is due until something wakes us.
-            idle = short && (from_start || tasks.is_empty()) && !many_owners;
+            idle = short && (from_start || tasks.is_empty() || exclude.is_some()) && !many_owners;
             if !tasks.is_empty() {
                 metrics::counter!("tasks_claimed_total", "via" => "store")
                     .increment(tasks.len() as u64);
             }
-            let mut permits = vec![first];
             self.start(tasks, None, &mut permits, slots, attempts, &done_tx)
                 .await;
         }
+    }
+
+    /// The slot kept for other owners, when it is free: its permit, a
+    /// limit of one, and the owner to leave out (the one holding every
+    /// other slot, if one does).
+    #[allow(clippy::type_complexity)]
+    fn kept_slot(
+        &self,
+        slots: &Arc<Semaphore>,
+    ) -> Option<(Vec<OwnedSemaphorePermit>, usize, Option<String>)> {
+        let permit = slots.clone().try_acquire_owned().ok()?;
+        Some((vec![permit], 1, self.sole_owner()))
     }
 
     pub(super) async fn delivery_loop(

@@ -141,6 +141,9 @@ struct Inner {
     consuming: AtomicBool,
     in_flight: Mutex<HashMap<TaskId, Entry>>,
     draining: AtomicBool,
+    /// Outcomes were recorded (slots and owner caps freed): wakes an idle
+    /// intake only, never the kept-slot path (that one is for new work).
+    freed: tokio::sync::Notify,
 }
 
 /// Why [`Runtime::run`] returned.
@@ -180,6 +183,7 @@ impl Runtime {
                 consuming: AtomicBool::new(false),
                 in_flight: Mutex::new(HashMap::new()),
                 draining: AtomicBool::new(false),
+                freed: tokio::sync::Notify::new(),
             }),
         }
     }
