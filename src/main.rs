@@ -59,15 +59,39 @@ enum Command {
     Worker,
     /// Applies database migrations, then exits (idempotent; safe to run twice at once).
     Migrate,
+    /// Internal: the worker's résumé-parser child (file on stdin, parse on
+    /// stdout), started by the worker itself under resource limits.
+    #[command(name = "parse-child", hide = true)]
+    ParseChild {
+        /// Address-space limit in MiB.
+        #[arg(long)]
+        max_memory_mb: u64,
+        /// CPU-time limit in seconds.
+        #[arg(long)]
+        max_cpu_secs: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The parse child reads no configuration and starts no runtime.
+    if let Command::ParseChild {
+        max_memory_mb,
+        max_cpu_secs,
+    } = cli.command
+    {
+        return resume_agent_worker::parse_child::run_child(
+            resume_agent_worker::parse_child::ParseLimits {
+                max_memory_mb,
+                max_cpu_secs,
+            },
+        );
+    }
     let role = match cli.command {
         Command::Serve => Role::Serve,
         Command::Web => Role::Web,
         Command::Worker => Role::Worker,
-        Command::Migrate => Role::Migrate,
+        Command::Migrate | Command::ParseChild { .. } => Role::Migrate,
     };
     let config = match Config::from_env(role) {
         Ok(c) => c,
@@ -161,7 +185,7 @@ async fn run(
         env!("CARGO_PKG_VERSION")
     );
     match command {
-        Command::Migrate => {
+        Command::Migrate | Command::ParseChild { .. } => {
             store::open(&config, true)
                 .await
                 .context("migrating the database")?;
@@ -333,7 +357,7 @@ async fn build_worker(
         source,
         redispatch: Arc::new(LocalBackend(queue.clone())),
         blobs,
-        registry: registry(config, &store_for_handlers),
+        registry: registry(config, &store_for_handlers)?,
     };
     // Phase 5: exactly one worker may consume (its queue is in memory).
     let guard: Arc<dyn SingletonLock> = match &config.database {
@@ -363,7 +387,7 @@ async fn build_azure_worker(
         source: queue.clone(),
         redispatch: queue,
         blobs,
-        registry: registry(config, &store_for_handlers),
+        registry: registry(config, &store_for_handlers)?,
     };
     let runtime = Runtime::new(deps, config.worker.clone(), None);
     Worker::build(config.worker_addr, runtime, None)
@@ -372,10 +396,19 @@ async fn build_azure_worker(
 }
 
 /// The handlers every worker runs (wrapped in the test probe when asked).
-fn registry(config: &Config, store: &Arc<dyn TaskStore>) -> Registry {
-    let r = Registry::with_builtins(store.clone());
-    match &config.worker.test_probe {
+/// Résumés are parsed by this binary's hidden `parse-child` subcommand.
+fn registry(config: &Config, store: &Arc<dyn TaskStore>) -> anyhow::Result<Registry> {
+    use resume_agent_worker::parse_child::{ParseLimits, ParseRunner};
+    let parser = ParseRunner::current_exe(ParseLimits {
+        max_memory_mb: config.parse.max_memory_mb,
+        max_cpu_secs: config.parse.max_cpu_secs,
+    })
+    .context("locating this executable for the résumé parser's child process")?;
+    let resume =
+        resume_agent_worker::resume::ResumeSettings::new(parser, config.parse.result_max_bytes);
+    let r = Registry::with_builtins(store.clone(), resume);
+    Ok(match &config.worker.test_probe {
         Some(file) => r.probed(file),
         None => r,
-    }
+    })
 }

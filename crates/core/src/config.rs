@@ -222,6 +222,36 @@ pub struct WebConfig {
     pub request_timeout: Duration,
 }
 
+/// How the worker runs the résumé parser (in a child process) and bounds
+/// task results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseConfig {
+    /// `PARSE_MAX_MEMORY_MB` (default 512, half of the worker pod's 1 GiB):
+    /// address-space limit of each parse child.
+    pub max_memory_mb: u64,
+    /// `PARSE_MAX_CPU_SECS` (default 60): CPU-time limit of each parse child
+    /// (its wall clock is the attempt's timeout).
+    pub max_cpu_secs: u64,
+    /// `TASK_RESULT_MAX_BYTES` (default 1048576): largest result a résumé
+    /// handler returns (it shortens the result to fit).
+    pub result_max_bytes: usize,
+}
+
+impl ParseConfig {
+    fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_memory_mb: parsed(src, "PARSE_MAX_MEMORY_MB", 512, range(64, 1 << 20))?,
+            max_cpu_secs: parsed(src, "PARSE_MAX_CPU_SECS", 60, range(1, 86_400))?,
+            result_max_bytes: parsed(
+                src,
+                "TASK_RESULT_MAX_BYTES",
+                1024 * 1024,
+                range(4096, 64 * 1024 * 1024),
+            )?,
+        })
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -260,6 +290,8 @@ pub struct Config {
     pub azure: AzureStorageConfig,
     /// The Azure Queue backend.
     pub azure_queue: AzureQueueConfig,
+    /// The résumé parser's child process and result bound.
+    pub parse: ParseConfig,
 }
 
 /// A configuration error, naming the variable.
@@ -586,6 +618,7 @@ impl Config {
             blob_store,
             azure,
             azure_queue,
+            parse: ParseConfig::from_source(src)?,
         })
     }
 }

@@ -47,7 +47,7 @@ mod parse;
 pub mod skills;
 mod text;
 
-pub use extract::{ExtractError, extract_text};
+pub use extract::{ExtractError, MAX_INPUT_BYTES, MAX_TEXT_BYTES, extract_text};
 pub use filetype::{FileType, SniffError, sniff};
 pub use matching::{MatchResult, match_resume};
 pub use parse::{

@@ -10,6 +10,10 @@ use crate::text::{decode_text, normalize_text};
 
 /// The largest input accepted, in bytes (50 MiB).
 pub const MAX_INPUT_BYTES: usize = 50 * 1024 * 1024;
+/// The extracted text is cut to this many bytes (on a character boundary)
+/// before it is structured: 1 MiB is some 150,000 words, far beyond any
+/// résumé, and it bounds the structuring work and every result built on it.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
 /// Why text could not be extracted. Every variant is permanent: retrying the
 /// same bytes fails the same way. `Display` is one line, fit to show a user.
@@ -74,7 +78,8 @@ pub fn extract_text(bytes: &[u8], ty: FileType) -> Result<String, ExtractError> 
         FileType::Markdown => markdown::to_text(&decode(bytes)?),
         FileType::PlainText => decode(bytes)?,
     };
-    let text = normalize_text(&raw);
+    let raw = truncate_at_char(raw, MAX_TEXT_BYTES * 2);
+    let text = truncate_at_char(normalize_text(&raw), MAX_TEXT_BYTES);
     if text.trim().is_empty() {
         return Err(match ty {
             FileType::Pdf => ExtractError::NoTextLayer,
@@ -82,6 +87,18 @@ pub fn extract_text(bytes: &[u8], ty: FileType) -> Result<String, ExtractError> 
         });
     }
     Ok(text)
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate_at_char(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 fn decode(bytes: &[u8]) -> Result<String, ExtractError> {
@@ -111,6 +128,14 @@ mod tests {
             extract_text(b"\x00\x01\x02\x03", FileType::PlainText),
             Err(ExtractError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary() {
+        let long = "é".repeat(MAX_TEXT_BYTES);
+        let text = extract_text(long.as_bytes(), FileType::PlainText).unwrap_or_default();
+        assert!(text.len() <= MAX_TEXT_BYTES && text.len() > MAX_TEXT_BYTES - 4);
+        assert!(text.chars().all(|c| c == 'é' || c == '\n'));
     }
 
     #[test]
