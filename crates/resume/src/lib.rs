@@ -42,6 +42,8 @@
 
 mod extract;
 mod filetype;
+#[cfg(feature = "testing")]
+pub mod hostile;
 mod matching;
 mod parse;
 pub mod skills;

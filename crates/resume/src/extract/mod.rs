@@ -10,9 +10,9 @@ use crate::text::{decode_text, normalize_text};
 
 /// The largest input accepted, in bytes (50 MiB).
 pub const MAX_INPUT_BYTES: usize = 50 * 1024 * 1024;
-/// The extracted text is cut to this many bytes (on a character boundary)
-/// before it is structured: 1 MiB is some 150,000 words, far beyond any
-/// résumé, and it bounds the structuring work and every result built on it.
+/// The most text a document may hold (1 MiB, some 150,000 words, far
+/// beyond any résumé): more is refused as too large, which bounds the
+/// structuring work and every result built on the text.
 pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
 /// Why text could not be extracted. Every variant is permanent: retrying the
@@ -78,8 +78,15 @@ pub fn extract_text(bytes: &[u8], ty: FileType) -> Result<String, ExtractError> 
         FileType::Markdown => markdown::to_text(&decode(bytes)?),
         FileType::PlainText => decode(bytes)?,
     };
-    let raw = truncate_at_char(raw, MAX_TEXT_BYTES * 2);
-    let text = truncate_at_char(normalize_text(&raw), MAX_TEXT_BYTES);
+    // Extractors stop collecting a little past twice the cap; normalising
+    // only shrinks text, so what is still above the cap was too long.
+    let raw = truncate_at_char(raw, MAX_TEXT_BYTES * 2 + 1);
+    let text = normalize_text(&raw);
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ExtractError::TooLarge(format!(
+            "the document holds more than {MAX_TEXT_BYTES} bytes of text"
+        )));
+    }
     if text.trim().is_empty() {
         return Err(match ty {
             FileType::Pdf => ExtractError::NoTextLayer,
@@ -131,11 +138,14 @@ mod tests {
     }
 
     #[test]
-    fn long_text_is_cut_on_a_char_boundary() {
+    fn too_much_text_is_refused() {
         let long = "é".repeat(MAX_TEXT_BYTES);
-        let text = extract_text(long.as_bytes(), FileType::PlainText).unwrap_or_default();
-        assert!(text.len() <= MAX_TEXT_BYTES && text.len() > MAX_TEXT_BYTES - 4);
-        assert!(text.chars().all(|c| c == 'é' || c == '\n'));
+        assert!(matches!(
+            extract_text(long.as_bytes(), FileType::PlainText),
+            Err(ExtractError::TooLarge(_))
+        ));
+        let fits = "é ".repeat(MAX_TEXT_BYTES / 4);
+        assert!(extract_text(fits.as_bytes(), FileType::PlainText).is_ok());
     }
 
     #[test]
