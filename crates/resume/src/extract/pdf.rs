@@ -48,7 +48,7 @@ const MAX_DECOMPRESSED: u64 = 128 * 1024 * 1024;
 const MAX_CONTENT_BYTES: u64 = 32 * 1024 * 1024;
 /// Content operations interpreted over the pages read, counted per
 /// reference (`pdf-extract` holds a page's operations in memory at once).
-const MAX_OPERATIONS: usize = 1_000_000;
+const MAX_OPERATIONS: usize = 200_000;
 /// Entries of one page's `/Contents` array.
 const MAX_CONTENT_STREAMS: usize = 1_000;
 /// Character codes one CMap may map through `beginbfrange` ranges.
