@@ -300,11 +300,9 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                     _ => {}
                 }
             }
-            Event::Text(t) if b.in_text && b.skip_depth == 0 => {
-                if b.out().len() < MAX_PART_TEXT {
-                    let text = t.xml10_content();
-                    b.out().push_str(&text);
-                }
+            Event::Text(t) if b.in_text && b.skip_depth == 0 && b.out().len() < MAX_PART_TEXT => {
+                let text = t.xml10_content();
+                b.out().push_str(&text);
             }
             Event::GeneralRef(r) if b.in_text && b.skip_depth == 0 => {
                 let resolved = match r.resolve_char_ref() {
