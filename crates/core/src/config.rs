@@ -808,4 +808,37 @@ mod tests {
         assert!(c.azure.workload_identity);
         assert_eq!(c.blob_store, BlobStoreKind::Azure);
     }
+
+    #[test]
+    fn parse_child_limits_and_result_bound() {
+        let c = cfg(Role::Worker, &[]).unwrap();
+        assert_eq!(
+            c.parse,
+            ParseConfig {
+                max_memory_mb: 512,
+                max_cpu_secs: 60,
+                result_max_bytes: 1024 * 1024,
+            }
+        );
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("PARSE_MAX_MEMORY_MB", "256"),
+                ("PARSE_MAX_CPU_SECS", "5"),
+                ("TASK_RESULT_MAX_BYTES", "65536"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.parse.max_memory_mb, 256);
+        assert_eq!(c.parse.max_cpu_secs, 5);
+        assert_eq!(c.parse.result_max_bytes, 65536);
+        for (var, bad) in [
+            ("PARSE_MAX_MEMORY_MB", "8"),
+            ("PARSE_MAX_CPU_SECS", "0"),
+            ("TASK_RESULT_MAX_BYTES", "100"),
+        ] {
+            let e = cfg(Role::Worker, &[(var, bad)]).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{var}:")), "{e}");
+        }
+    }
 }
