@@ -15,6 +15,9 @@
 //!   cargo test --release -p resume-agent-resume --test fuzz -- --nocapture
 //! ```
 //!
+//! The libFuzzer targets for the same entry points are in `fuzz/` (nightly,
+//! `cargo fuzz`); `fuzz/seed.sh` fills their corpus from these seeds.
+//!
 //! A failing input is written to `target/fuzz-failures/` with the seed and
 //! iteration in its name, so it can be replayed.
 
@@ -329,6 +332,14 @@ fn fuzz_extractors_and_parsers() {
     let seed = env_u64("RESUME_FUZZ_SEED", 11);
     let iterations = env_u64("RESUME_FUZZ_ITERS", 150);
     let seeds = seeds();
+    // `fuzz/seed.sh`: the cargo-fuzz corpus gets every seed, hostile included.
+    if let Ok(dir) = std::env::var("RESUME_FUZZ_WRITE_SEEDS") {
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        for (name, bytes) in &seeds {
+            let _ = std::fs::write(dir.join(name), bytes);
+        }
+    }
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut failures = Vec::new();
     // Panics inside the PDF libraries are expected (and contained by the
