@@ -11,7 +11,7 @@
 //! The short run is part of the test command. Longer runs:
 //!
 //! ```text
-//! RESUME_FUZZ_ITERS=200000 RESUME_FUZZ_SEED=7 \
+//! RESUME_FUZZ_ITERS=1000000 RESUME_FUZZ_SECS=3600 RESUME_FUZZ_SEED=7 \
 //!   cargo test --release -p resume-agent-resume --test fuzz -- --nocapture
 //! ```
 //!
@@ -361,7 +361,25 @@ fn fuzz_extractors_and_parsers() {
         }
     }
     let started = Instant::now();
+    // Optional wall-clock budget for long runs (the iteration count stays
+    // the reproducible part: seed + iteration name an input).
+    let budget = std::env::var("RESUME_FUZZ_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs);
+    let mut done = 0u64;
     for i in 0..iterations {
+        if budget.is_some_and(|b| started.elapsed() > b) {
+            break;
+        }
+        done = i + 1;
+        if i > 0 && i % 1000 == 0 {
+            println!(
+                "fuzz: {i} iterations, {:.0} s, {} failures",
+                started.elapsed().as_secs_f64(),
+                failures.len()
+            );
+        }
         let (name, input) = if rng.below(4) == 0 {
             ("generated.pdf".to_owned(), generated_pdf(&mut rng))
         } else {
@@ -386,7 +404,7 @@ fn fuzz_extractors_and_parsers() {
         }
     }
     println!(
-        "fuzz: seed {seed}, {iterations} iterations over {} seeds in {:.1} s, {} failures",
+        "fuzz: seed {seed}, {done} iterations over {} seeds in {:.1} s, {} failures",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         failures.len()
