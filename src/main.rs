@@ -404,8 +404,11 @@ fn registry(config: &Config, store: &Arc<dyn TaskStore>) -> anyhow::Result<Regis
         max_cpu_secs: config.parse.max_cpu_secs,
     })
     .context("locating this executable for the résumé parser's child process")?;
-    let resume =
-        resume_agent_worker::resume::ResumeSettings::new(parser, config.parse.result_max_bytes);
+    let resume = resume_agent_worker::resume::ResumeSettings::new(
+        parser,
+        config.parse.result_max_bytes,
+        config.parse.max_concurrency,
+    );
     let r = Registry::with_builtins(store.clone(), resume);
     Ok(match &config.worker.test_probe {
         Some(file) => r.probed(file),

@@ -226,9 +226,13 @@ pub struct WebConfig {
 /// task results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseConfig {
-    /// `PARSE_MAX_MEMORY_MB` (default 512, half of the worker pod's 1 GiB):
-    /// address-space limit of each parse child.
+    /// `PARSE_MAX_MEMORY_MB` (default 384): address-space limit of each
+    /// parse child. With the default concurrency two children and the
+    /// worker itself fit the worker pod's 1 GiB.
     pub max_memory_mb: u64,
+    /// `PARSE_MAX_CONCURRENCY` (default 2): parse children alive at once
+    /// (further parses wait for a slot).
+    pub max_concurrency: usize,
     /// `PARSE_MAX_CPU_SECS` (default 60): CPU-time limit of each parse child
     /// (its wall clock is the attempt's timeout).
     pub max_cpu_secs: u64,
@@ -240,7 +244,8 @@ pub struct ParseConfig {
 impl ParseConfig {
     fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            max_memory_mb: parsed(src, "PARSE_MAX_MEMORY_MB", 512, range(64, 1 << 20))?,
+            max_memory_mb: parsed(src, "PARSE_MAX_MEMORY_MB", 384, range(64, 1 << 20))?,
+            max_concurrency: parsed(src, "PARSE_MAX_CONCURRENCY", 2, range(1, 1024))?,
             max_cpu_secs: parsed(src, "PARSE_MAX_CPU_SECS", 60, range(1, 86_400))?,
             result_max_bytes: parsed(
                 src,
@@ -815,7 +820,8 @@ mod tests {
         assert_eq!(
             c.parse,
             ParseConfig {
-                max_memory_mb: 512,
+                max_memory_mb: 384,
+                max_concurrency: 2,
                 max_cpu_secs: 60,
                 result_max_bytes: 1024 * 1024,
             }
@@ -835,6 +841,7 @@ mod tests {
         for (var, bad) in [
             ("PARSE_MAX_MEMORY_MB", "8"),
             ("PARSE_MAX_CPU_SECS", "0"),
+            ("PARSE_MAX_CONCURRENCY", "0"),
             ("TASK_RESULT_MAX_BYTES", "100"),
         ] {
             let e = cfg(Role::Worker, &[(var, bad)]).unwrap_err();

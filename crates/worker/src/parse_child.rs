@@ -55,7 +55,7 @@ pub struct ParseLimits {
 impl Default for ParseLimits {
     fn default() -> Self {
         Self {
-            max_memory_mb: 512,
+            max_memory_mb: 384,
             max_cpu_secs: 60,
         }
     }

@@ -43,15 +43,20 @@ pub struct ResumeSettings {
     pub parser: Arc<ParseRunner>,
     /// Largest task result in bytes (`TASK_RESULT_MAX_BYTES`).
     pub result_max_bytes: usize,
+    /// Parse children alive at once (`PARSE_MAX_CONCURRENCY`): their
+    /// address-space limits add up inside the pod's memory limit.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl ResumeSettings {
-    /// Settings with the given runner and result bound.
+    /// Settings with the given runner, result bound and number of parse
+    /// children allowed at once (at least one).
     #[must_use]
-    pub fn new(parser: ParseRunner, result_max_bytes: usize) -> Self {
+    pub fn new(parser: ParseRunner, result_max_bytes: usize, max_children: usize) -> Self {
         Self {
             parser: Arc::new(parser),
             result_max_bytes,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_children.max(1))),
         }
     }
 }
@@ -113,15 +118,30 @@ async fn parsed_resume(
         .ok_or_else(|| {
             HandlerError::Permanent(format!("the bytes of file {id} are missing from storage"))
         })?;
+    // A free parse slot first (held until the child is gone); waiting for
+    // one is not the file's fault, so running out of time here is retryable.
+    let slot = tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => {
+            return Err(HandlerError::Permanent("cancelled".into()));
+        }
+        slot = settings.slots.clone().acquire_owned() => slot
+            .map_err(|_| HandlerError::Retryable("the résumé parser is shutting down".into()))?,
+    };
     let wall = timeout
         .saturating_sub(started.elapsed())
-        .saturating_sub(WALL_MARGIN)
-        .max(WALL_MARGIN);
+        .saturating_sub(WALL_MARGIN);
+    if wall < WALL_MARGIN {
+        return Err(HandlerError::Retryable(
+            "no résumé parser was free before the attempt's time ran out".into(),
+        ));
+    }
     let parsed = settings
         .parser
         .parse(&bytes, &meta.filename, wall, &ctx.cancel)
         .await
         .map_err(child_err)?;
+    drop(slot);
     drop(bytes);
     let text_key = derived_key(id, "text").map_err(blob_err)?;
     ctx.blobs
