@@ -343,6 +343,12 @@ async fn hostile_files_fail_once_and_hurt_no_one_else() {
     let (cpu1, children1) = cpu_secs(pid);
     let peak = peak.load(Ordering::SeqCst);
     println!(
+        "worker: virtual size {} MiB (peak {} MiB) of the {} MiB address-space limit",
+        status_kib(pid, "VmSize:").unwrap_or(0) / 1024,
+        status_kib(pid, "VmPeak:").unwrap_or(0) / 1024,
+        WORKER_ADDRESS_SPACE >> 20
+    );
+    println!(
         "worker: idle RSS {} MiB, peak RSS {} MiB over the hostile set ({:.1} s); CPU {:.2} s in the worker, {:.2} s in parse children",
         idle / 1024,
         peak / 1024,
@@ -428,7 +434,7 @@ async fn gone_within(child: u32, deadline: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parse_that_times_out_or_is_cancelled_leaves_no_child() {
-    let d = start(&[]).await;
+    let d = start(&[("RUST_LOG", "info,resume_agent_worker=debug")]).await;
     let pid = d.worker_pid();
     let file = d.upload(&d.web, slow_text(), "slow.txt").await;
 

@@ -191,6 +191,12 @@ impl ParseRunner {
         let child = cmd
             .spawn()
             .map_err(|e| ParseChildError::Spawn(crate::one_line(&e.to_string())))?;
+        tracing::debug!(
+            pid = child.id(),
+            bytes = bytes.len(),
+            wall_ms = wall.as_millis(),
+            "parse child started"
+        );
         let mut child = KillOnDrop(child);
         let stdin = child.0.stdin.take();
         let stdout = child.0.stdout.take();
@@ -233,6 +239,7 @@ impl ParseRunner {
             }
         };
         let status = status.map_err(|e| ParseChildError::Crashed(e.to_string()))?;
+        tracing::debug!(%status, output = out.as_ref().map(Vec::len), "parse child ended");
         let Some(out) = out else {
             return Err(ParseChildError::Protocol(format!(
                 "more than {MAX_OUTPUT_BYTES} bytes of output"

@@ -131,7 +131,7 @@ async fn parsed_resume(
     let wall = timeout
         .saturating_sub(started.elapsed())
         .saturating_sub(WALL_MARGIN);
-    if wall < WALL_MARGIN {
+    if wall.is_zero() {
         return Err(HandlerError::Retryable(
             "no résumé parser was free before the attempt's time ran out".into(),
         ));
