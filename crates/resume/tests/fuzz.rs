@@ -19,7 +19,8 @@
 //! `cargo fuzz`); `fuzz/seed.sh` fills their corpus from these seeds.
 //!
 //! A failing input is written to `target/fuzz-failures/` with the seed and
-//! iteration in its name, so it can be replayed.
+//! iteration in its name; replay it with `RESUME_FUZZ_REPLAY=path cargo test
+//! -p resume-agent-resume --test fuzz replay -- --nocapture`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -325,6 +326,23 @@ fn env_u64(var: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `RESUME_FUZZ_REPLAY=path`: runs every entry point on one saved input.
+#[test]
+fn replay_a_saved_input() {
+    let Ok(path) = std::env::var("RESUME_FUZZ_REPLAY") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    let name = Path::new(&path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let started = Instant::now();
+    let outcome = exercise(&name, &bytes);
+    println!("replay {path}: {outcome:?} in {:?}", started.elapsed());
+    assert!(outcome.is_ok(), "{outcome:?}");
 }
 
 #[test]

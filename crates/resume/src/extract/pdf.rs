@@ -198,6 +198,45 @@ fn inflate(data: &[u8], budget: &mut u64) -> Result<Vec<u8>, ExtractError> {
     Ok(out)
 }
 
+/// Counts what one zlib layer inflates to (like [`inflate`], without keeping
+/// the output).
+fn inflate_count(data: &[u8], budget: &mut u64) -> Result<(), ExtractError> {
+    let limit = budget.saturating_add(1);
+    let mut zlib = CountingSink(0);
+    let complete = std::io::copy(
+        &mut flate2::read::ZlibDecoder::new(data).take(limit),
+        &mut zlib,
+    )
+    .is_ok();
+    let mut produced = zlib.0;
+    if !complete && produced == 0 && data.len() > 2 {
+        let mut raw = CountingSink(0);
+        let _ = std::io::copy(
+            &mut flate2::read::DeflateDecoder::new(&data[2..]).take(limit),
+            &mut raw,
+        );
+        produced = raw.0;
+    }
+    if produced > *budget {
+        return Err(decompression_too_large());
+    }
+    *budget -= produced;
+    Ok(())
+}
+
+/// Counts the bytes written to it.
+struct CountingSink(u64);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Inflates `layers` zlib layers of `data` within `budget`.
 fn inflate_layers(data: &[u8], layers: usize, budget: &mut u64) -> Result<Vec<u8>, ExtractError> {
     let mut current = inflate(data, budget)?;
@@ -238,7 +277,13 @@ fn check_decompression_budget(bytes: &[u8]) -> Result<(), ExtractError> {
         if find(dict, b"/Image").is_some() || layers == 0 {
             continue;
         }
-        inflate_layers(&bytes[start..end], layers, &mut remaining)?;
+        let data = &bytes[start..end];
+        if layers == 1 {
+            inflate_count(data, &mut remaining)?;
+        } else {
+            let inner = inflate_layers(data, layers - 1, &mut remaining)?;
+            inflate_count(&inner, &mut remaining)?;
+        }
     }
     Ok(())
 }
@@ -798,8 +843,13 @@ mod tests {
         broken[0] = 0;
         let mut budget = 4 << 20;
         assert_eq!(inflate(&broken, &mut budget).map(|v| v.len()), Ok(1 << 20));
+        let mut budget = 4 << 20;
+        assert_eq!(inflate_count(&broken, &mut budget), Ok(()));
+        assert_eq!(budget, 3 << 20);
         let mut budget = (1 << 20) - 1;
         assert!(inflate(&once, &mut budget).is_err());
+        let mut budget = (1 << 20) - 1;
+        assert!(inflate_count(&broken, &mut budget).is_err());
         // Two layers: both counted.
         let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(&once).unwrap_or_default();
