@@ -2,8 +2,8 @@
 # Validates everything under deploy/ without a cluster or a Docker engine,
 # and exits non-zero on any broken manifest:
 #
-#   1. kustomize renders both overlays (phase5, phase6) and both monitoring
-#      variants (prometheus-operator, azure-managed);
+#   1. kustomize renders the three overlays (phase5, phase6, postgres) and
+#      both monitoring variants (prometheus-operator, azure-managed);
 #   2. every rendered object validates against a schema: Kubernetes built-ins
 #      with kubernetes-validate (strict, Kubernetes $K8S_VERSION, default
 #      1.30); custom resources with the strict schemas of deploy/schemas/crds
@@ -11,7 +11,7 @@
 #   3. the rules (deploy/tests/test_manifests.py, test_secrets.py): one
 #      Recreate worker in phase 5, non-root, limits and probes, no loopback
 #      URLs, no secret values, drain fits the grace period, KEDA watches the
-#      app's queue, a PDB per Deployment, ...;
+#      app's queue (phase6) or tasks table (postgres), a PDB per Deployment, ...;
 #   4. promtool check rules + promtool test rules on deploy/monitoring/rules.yml,
 #      and the PrometheusRule is generated from that file;
 #   5. the Grafana dashboard parses and queries only the contract's metrics;
@@ -100,6 +100,7 @@ PYTEST=("$PY" -m pytest -c deploy/tests/pytest.ini --rootdir deploy/tests -v -rf
 step "1. kustomize renders"
 status=0
 for target in phase5:deploy/k8s/overlays/phase5 phase6:deploy/k8s/overlays/phase6 \
+  postgres:deploy/k8s/overlays/postgres \
   monitoring-prometheus-operator:deploy/monitoring/prometheus-operator \
   monitoring-azure-managed:deploy/monitoring/azure-managed; do
   name=${target%%:*} dir=${target#*:}

@@ -12,11 +12,13 @@ use resume_agent_core::blob::{BlobStore, LocalBlobStore};
 use resume_agent_core::config::{BackendKind, BlobStoreKind, Config, DatabaseConfig, Role};
 use resume_agent_core::lock::{FileLock, IN_PROCESS_LOCK_KEY, PgAdvisoryLock, SingletonLock};
 use resume_agent_core::store::{self, TaskStore};
+use resume_agent_queue::TaskBackend;
 use resume_agent_queue::azure_queue::AzureQueue;
-use resume_agent_queue::in_process::{HttpDispatcher, InProcessQueue, LocalBackend};
-use resume_agent_queue::{TaskBackend, TaskSource};
+use resume_agent_queue::in_process::HttpDispatcher;
+use resume_agent_queue::postgres::{PgNotifyBackend, pool_for};
+use resume_agent_queue::wake::{WakeBackend, Wakeups};
 use resume_agent_web::{WebApp, WebSettings};
-use resume_agent_worker::{Registry, Runtime, Worker};
+use resume_agent_worker::{Intake, Registry, Runtime, Worker};
 use tokio_util::sync::CancellationToken;
 
 const ENV_HELP: &str = "\
@@ -28,7 +30,7 @@ Configuration comes from the environment (see the README for every knob):
   WORKER_BASE_URL              where the web reaches the worker [http://127.0.0.1:8000]
   WORKER_API_TOKEN             shared secret for the worker's internal endpoint
   WORKER_CONCURRENCY           tasks run at once by a worker [32]
-  TASK_BACKEND                 in-process | azure-queue [in-process]
+  TASK_BACKEND                 in-process | postgres | azure-queue [in-process]
   AZURE_STORAGE_CONNECTION_STRING  account key / emulator (wins); else
   AZURE_STORAGE_ACCOUNT_NAME   with workload or managed identity
   AZURE_STORAGE_QUEUE_NAME     queue for azure-queue [resume-agent-tasks]
@@ -200,10 +202,21 @@ async fn run(
             let blobs = open_blobs(&config).await?;
             let (local, worker): (Arc<dyn TaskBackend>, Worker) = match config.task_backend {
                 BackendKind::InProcess => {
-                    let queue = InProcessQueue::new(config.worker.queue_capacity);
-                    let local: Arc<dyn TaskBackend> = Arc::new(LocalBackend(queue.clone()));
-                    let worker = build_worker(&config, store.clone(), blobs.clone(), queue).await?;
+                    // One process: the web wakes the worker directly, and
+                    // the internal endpoint is not mounted.
+                    let wakeups = Wakeups::new();
+                    let local: Arc<dyn TaskBackend> = Arc::new(WakeBackend::new(
+                        resume_agent_queue::in_process::NAME,
+                        wakeups.clone(),
+                    ));
+                    let worker =
+                        build_worker(&config, store.clone(), blobs.clone(), wakeups, false).await?;
                     (local, worker)
+                }
+                BackendKind::Postgres => {
+                    let notify = PgNotifyBackend::new(postgres_pool(&config)?);
+                    let worker = build_pg_worker(&config, store.clone(), blobs.clone()).await?;
+                    (notify, worker)
                 }
                 BackendKind::AzureQueue => {
                     let queue = open_azure_queue(&config).await?;
@@ -245,6 +258,7 @@ async fn run(
                     Duration::from_secs(5),
                 )
                 .context("building the worker client")?,
+                BackendKind::Postgres => PgNotifyBackend::new(postgres_pool(&config)?),
                 BackendKind::AzureQueue => open_azure_queue(&config).await?,
             };
             let web = WebApp::build(
@@ -263,6 +277,9 @@ async fn run(
                 BackendKind::InProcess => {
                     tracing::info!(addr = %config.web_addr, worker = %config.worker_base_url, "web serving");
                 }
+                BackendKind::Postgres => {
+                    tracing::info!(addr = %config.web_addr, "web serving (workers claim from PostgreSQL)");
+                }
                 BackendKind::AzureQueue => {
                     tracing::info!(addr = %config.web_addr, queue = %config.azure.queue_name, "web serving");
                 }
@@ -275,9 +292,9 @@ async fn run(
             let blobs = open_blobs(&config).await?;
             let worker = match config.task_backend {
                 BackendKind::InProcess => {
-                    let queue = InProcessQueue::new(config.worker.queue_capacity);
-                    build_worker(&config, store, blobs, queue).await?
+                    build_worker(&config, store, blobs, Wakeups::new(), true).await?
                 }
+                BackendKind::Postgres => build_pg_worker(&config, store, blobs).await?,
                 BackendKind::AzureQueue => {
                     let queue = open_azure_queue(&config).await?;
                     build_azure_worker(&config, store, blobs, queue).await?
@@ -344,22 +361,42 @@ async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     Ok(Arc::new(blobs))
 }
 
+/// The pool the `postgres` backend's NOTIFY/LISTEN use.
+fn postgres_pool(config: &Config) -> anyhow::Result<resume_agent_queue::postgres::PgPool> {
+    match &config.database {
+        DatabaseConfig::Postgres(url) => {
+            pool_for(url.expose()).context("TASK_BACKEND=postgres: the database URL")
+        }
+        DatabaseConfig::Embedded(_) => {
+            anyhow::bail!("TASK_BACKEND=postgres needs a PostgreSQL database")
+        }
+    }
+}
+
+/// Phase 5: one worker (single-replica lock) claiming from the store, woken
+/// by the web through the internal endpoint (`endpoint`; not in `serve`).
 async fn build_worker(
     config: &Config,
     store: Arc<dyn TaskStore>,
     blobs: Arc<dyn BlobStore>,
-    queue: Arc<InProcessQueue>,
+    wakeups: Wakeups,
+    endpoint: bool,
 ) -> anyhow::Result<Worker> {
-    let source: Arc<dyn TaskSource> = Arc::new(queue.clone());
     let store_for_handlers = store.clone();
     let deps = resume_agent_worker::Deps {
         store,
-        source,
-        redispatch: Arc::new(LocalBackend(queue.clone())),
+        intake: Intake {
+            backend: Arc::new(WakeBackend::new(
+                resume_agent_queue::in_process::NAME,
+                wakeups.clone(),
+            )),
+            wakeups: wakeups.clone(),
+            deliveries: None,
+        },
         blobs,
         registry: registry(config, &store_for_handlers)?,
     };
-    // Phase 5: exactly one worker may consume (its queue is in memory).
+    // Phase 5: exactly one worker may consume.
     let guard: Arc<dyn SingletonLock> = match &config.database {
         DatabaseConfig::Postgres(url) => Arc::new(PgAdvisoryLock::new(url, IN_PROCESS_LOCK_KEY)?),
         DatabaseConfig::Embedded(path) => {
@@ -367,14 +404,48 @@ async fn build_worker(
         }
     };
     let runtime = Runtime::new(deps, config.worker.clone(), Some(guard));
-    let internal = resume_agent_queue::in_process::router(queue, config.worker_api_token.clone());
-    Worker::build(config.worker_addr, runtime, Some(internal))
+    let internal = endpoint
+        .then(|| resume_agent_queue::in_process::router(wakeups, config.worker_api_token.clone()));
+    Worker::build(config.worker_addr, runtime, internal)
+        .await
+        .with_context(|| format!("binding WORKER_ADDR {}", config.worker_addr))
+}
+
+/// `postgres`: any number of workers claiming from PostgreSQL, woken by
+/// LISTEN/NOTIFY; no lock, no internal endpoint.
+async fn build_pg_worker(
+    config: &Config,
+    store: Arc<dyn TaskStore>,
+    blobs: Arc<dyn BlobStore>,
+) -> anyhow::Result<Worker> {
+    let pool = postgres_pool(config)?;
+    let wakeups = Wakeups::new();
+    tokio::spawn(resume_agent_queue::postgres::listen(
+        pool.clone(),
+        wakeups.clone(),
+        CancellationToken::new(),
+    ));
+    let store_for_handlers = store.clone();
+    let deps = resume_agent_worker::Deps {
+        store,
+        intake: Intake {
+            backend: PgNotifyBackend::new(pool),
+            wakeups,
+            deliveries: None,
+        },
+        blobs,
+        registry: registry(config, &store_for_handlers)?,
+    };
+    let runtime = Runtime::new(deps, config.worker.clone(), None);
+    Worker::build(config.worker_addr, runtime, None)
         .await
         .with_context(|| format!("binding WORKER_ADDR {}", config.worker_addr))
 }
 
 /// Phase 6: any number of workers share the Azure queue; no single-replica
 /// guard and no internal dispatch endpoint (the web sends to the queue).
+/// They also claim from the store what the queue never got: tasks handed to
+/// another backend (a flip) and hand-offs older than REDISPATCH_AFTER_SECS.
 async fn build_azure_worker(
     config: &Config,
     store: Arc<dyn TaskStore>,
@@ -384,8 +455,11 @@ async fn build_azure_worker(
     let store_for_handlers = store.clone();
     let deps = resume_agent_worker::Deps {
         store,
-        source: queue.clone(),
-        redispatch: queue,
+        intake: Intake {
+            backend: queue.clone(),
+            wakeups: Wakeups::new(),
+            deliveries: Some(queue),
+        },
         blobs,
         registry: registry(config, &store_for_handlers)?,
     };

@@ -386,3 +386,30 @@ async fn list_pages_newest_first_with_filters() {
     )
     .await;
 }
+
+/// The worker's errors are problem+json too: an unknown path (404) and a
+/// known path with the wrong method (405, axum's empty body before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_404_and_405_are_problem_json() {
+    let p = Phase5::start(&[]).await;
+    for (method, path, want) in [
+        (Method::POST, "/health", 405),
+        (Method::DELETE, "/metrics", 405),
+        (Method::GET, "/nope", 404),
+    ] {
+        let r = p
+            .http
+            .request(method.clone(), format!("{}{path}", p.worker_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "{method} {path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            ct.starts_with("application/problem+json"),
+            "{method} {path}: {ct}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], want);
+    }
+}

@@ -20,10 +20,11 @@ DEPLOY = REPO / "deploy"
 TARGETS = {
     "phase5": "deploy/k8s/overlays/phase5",
     "phase6": "deploy/k8s/overlays/phase6",
+    "postgres": "deploy/k8s/overlays/postgres",
     "monitoring-prometheus-operator": "deploy/monitoring/prometheus-operator",
     "monitoring-azure-managed": "deploy/monitoring/azure-managed",
 }
-OVERLAYS = ("phase5", "phase6")
+OVERLAYS = ("phase5", "phase6", "postgres")
 
 # The Kubernetes version the manifests are written for (the preStop sleep
 # action needs 1.30).

@@ -47,7 +47,7 @@ def _containers(pod: dict) -> list[dict]:
     return pod.get("initContainers", []) + pod.get("containers", [])
 
 
-# --- the two phases -----------------------------------------------------------
+# --- the backends ---------------------------------------------------------------
 
 
 def test_phase5_exactly_one_worker_recreated():
@@ -123,20 +123,101 @@ def test_phase6_autoscaling_on_the_apps_own_queue():
     _fail(problems)
 
 
-def test_selectors_are_the_same_in_both_phases():
-    """A Deployment's selector is immutable: the phase flip must not touch it."""
-    p5, p6 = d.rendered("phase5"), d.rendered("phase6")
+def test_postgres_autoscaling_on_the_tasks_table():
+    """TASK_BACKEND=postgres: workers claim from the store; KEDA counts due
+    tasks with the worker's own connection string; no web -> worker hop."""
+    objs = d.rendered("postgres")
     problems = []
-    for name in ("web", "worker"):
-        s5 = d.one(p5, "Deployment", name)["spec"]["selector"]
-        s6 = d.one(p6, "Deployment", name)["spec"]["selector"]
-        if s5 != s6:
-            problems.append(f"Deployment/{name} selector differs: {s5} vs {s6}")
-    for name in ("resume-agent-migrate",):
-        t5 = d.one(p5, "Job", name)["spec"]["template"]["metadata"]["labels"]
-        t6 = d.one(p6, "Job", name)["spec"]["template"]["metadata"]["labels"]
-        if t5 != t6:
-            problems.append(f"Job/{name} pod labels differ between phases")
+    web = d.one(objs, "Deployment", "web")
+    worker = d.one(objs, "Deployment", "worker")
+    for dep in (web, worker):
+        if "replicas" in dep["spec"]:
+            problems.append(f"{d.ident(dep)} sets replicas: every apply would fight the autoscaler")
+        env = d.container_env(objs, dep["spec"]["template"]["spec"]["containers"][0])
+        if env.get("TASK_BACKEND") != "postgres":
+            problems.append(f"{d.ident(dep)} TASK_BACKEND is {env.get('TASK_BACKEND')!r}, expected postgres")
+        if "WORKER_BASE_URL" in env:
+            problems.append(f"{d.ident(dep)} sets WORKER_BASE_URL: the postgres backend has no web -> worker hop")
+    strategy = worker["spec"].get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        problems.append("worker strategy is Recreate: postgres workers may overlap (and must, for a flip with nothing lost)")
+    worker_c = worker["spec"]["template"]["spec"]["containers"][0]
+    worker_env = d.container_env(objs, worker_c)
+    dsn = worker_env.get("POSTGRES_DSN")
+
+    scaled = d.one(objs, "ScaledObject", "worker")
+    spec = scaled["spec"]
+    if spec["scaleTargetRef"].get("name") != "worker":
+        problems.append(f"ScaledObject scales {spec['scaleTargetRef']!r}, not the worker Deployment")
+    if not isinstance(spec.get("minReplicaCount"), int) or spec["minReplicaCount"] < 1:
+        problems.append("ScaledObject minReplicaCount < 1: with no worker, no sweeper recovers leases")
+    if not isinstance(spec.get("maxReplicaCount"), int) or spec["maxReplicaCount"] <= spec.get("minReplicaCount", 1):
+        problems.append(f"ScaledObject maxReplicaCount {spec.get('maxReplicaCount')!r}: a postgres worker must be able to scale out")
+    others = [t["type"] for t in spec["triggers"] if t["type"] != "postgresql"]
+    if others:
+        problems.append(f"unexpected triggers {others}: the postgres backend has no queue to watch")
+    triggers = [t for t in spec["triggers"] if t["type"] == "postgresql"]
+    if len(triggers) != 1:
+        problems.append(f"expected one postgresql trigger, found {len(triggers)}")
+    concurrency = int(worker_env.get("WORKER_CONCURRENCY", 32))
+    for t in triggers:
+        meta = t["metadata"]
+        query = " ".join(meta.get("query", "").split())
+        if not re.search(r"(?i)^select count\(\*\) from tasks where\b", query) or "'queued'" not in query:
+            problems.append(f"KEDA query {query!r} does not count the queued tasks of table tasks")
+        if "run_after <= now()" not in query:
+            problems.append(f"KEDA query {query!r} counts tasks that are not due yet (run_after)")
+        if meta.get("targetQueryValue") != str(2 * concurrency):
+            problems.append(f"targetQueryValue {meta.get('targetQueryValue')!r}, expected 2 x WORKER_CONCURRENCY = {2 * concurrency}")
+        if meta.get("activationTargetQueryValue") != "0":
+            problems.append(f"activationTargetQueryValue {meta.get('activationTargetQueryValue')!r}, expected \"0\"")
+        for k in ("connection", "connectionFromEnv", "password", "passwordFromEnv", "host", "userName"):
+            if k in meta:
+                problems.append(f"KEDA trigger metadata sets {k}: the connection comes from the TriggerAuthentication only")
+        auth = t.get("authenticationRef", {}).get("name")
+        tas = d.find(objs, "TriggerAuthentication", auth)
+        if not tas:
+            problems.append(f"trigger authenticationRef {auth!r} names no TriggerAuthentication")
+        for ta in tas:
+            refs = {r["parameter"]: (r["name"], r["key"]) for r in ta["spec"].get("secretTargetRef", [])}
+            if "connection" not in refs:
+                problems.append(f"{d.ident(ta)} provides no 'connection' parameter")
+            elif not (isinstance(dsn, tuple) and refs["connection"] == (dsn[1], dsn[2])):
+                problems.append(f"{d.ident(ta)} reads {refs['connection']}, but the worker's POSTGRES_DSN is {dsn!r}: "
+                                "KEDA must count the database the workers use")
+
+    hpa = d.one(objs, "HorizontalPodAutoscaler", "web")
+    hs = hpa["spec"]
+    if hs["scaleTargetRef"].get("name") != "web" or hs.get("minReplicas") != 2 or hs.get("maxReplicas") != 10:
+        problems.append(f"web HPA must scale Deployment web between 2 and 10, got {hs['scaleTargetRef']}, "
+                        f"{hs.get('minReplicas')}..{hs.get('maxReplicas')}")
+    cpu = [m for m in hs.get("metrics", []) if m.get("resource", {}).get("name") == "cpu"]
+    if not cpu or cpu[0]["resource"]["target"].get("averageUtilization") != 70:
+        problems.append("web HPA must target 70% average CPU utilization")
+    _fail(problems)
+
+
+def test_selectors_are_the_same_in_every_overlay():
+    """A Deployment's selector is immutable: a backend flip must not touch it."""
+    rendered = {o: d.rendered(o) for o in d.OVERLAYS}
+    first, objs0 = d.OVERLAYS[0], rendered[d.OVERLAYS[0]]
+    problems = []
+    for overlay in d.OVERLAYS[1:]:
+        objs = rendered[overlay]
+        for name in ("web", "worker"):
+            s0 = d.one(objs0, "Deployment", name)["spec"]["selector"]
+            s1 = d.one(objs, "Deployment", name)["spec"]["selector"]
+            if s0 != s1:
+                problems.append(f"Deployment/{name} selector differs between {first} and {overlay}: {s0} vs {s1}")
+        for name in ("resume-agent-migrate",):
+            t0 = d.one(objs0, "Job", name)["spec"]["template"]["metadata"]["labels"]
+            t1 = d.one(objs, "Job", name)["spec"]["template"]["metadata"]["labels"]
+            if t0 != t1:
+                problems.append(f"Job/{name} pod labels differ between {first} and {overlay}")
+    for overlay, objs in rendered.items():
+        names = {d.ident(o) for o in d.find(objs, "ScaledObject")}
+        if names - {"ScaledObject/worker"}:
+            problems.append(f"{overlay}: ScaledObjects {sorted(names)}; the flip between overlays relies on one named worker")
     _fail(problems)
 
 
@@ -297,6 +378,8 @@ def test_no_loopback_service_urls_and_worker_url_resolves(overlay):
                     problems.append(f"{d.ident(obj)} {c['name']}: {k}={v!r} is not a listen address")
             if c["name"] == "web":
                 url = env.get("WORKER_BASE_URL")
+                if url is None and env.get("TASK_BACKEND") != "in-process":
+                    continue  # only the in-process web calls the worker
                 if not isinstance(url, str):
                     problems.append(f"{d.ident(obj)}: WORKER_BASE_URL unset (the binary would default to 127.0.0.1)")
                     continue
@@ -376,6 +459,29 @@ def test_secret_references_are_synced_by_the_secret_provider(overlay):
             csi = [n for n, v in vols.items() if "csi" in v and n in mounted]
             if not csi:
                 problems.append(f"{d.ident(obj)} {c['name']}: does not mount the Key Vault CSI volume (the Secret is only synced while a pod mounts it)")
+    for ta in d.find(objs, "TriggerAuthentication"):
+        for ref in ta["spec"].get("secretTargetRef", []):
+            if ref["key"] not in synced.get(ref["name"], set()):
+                problems.append(f"{d.ident(ta)}: {ref['parameter']} reads {ref['name']}/{ref['key']}, which no SecretProviderClass syncs")
+    _fail(problems)
+
+
+# Settings the binary no longer reads: a manifest that still sets one
+# believes in behaviour that is gone.
+REMOVED_SETTINGS = {
+    "WORKER_QUEUE_CAPACITY": "there is no in-memory queue any more; workers claim from the store",
+}
+
+
+@overlays
+def test_no_removed_settings(overlay):
+    objs = d.rendered(overlay)
+    problems = []
+    for obj, pod in d.workloads(objs):
+        for c in _containers(pod):
+            for k in d.container_env(objs, c):
+                if k in REMOVED_SETTINGS:
+                    problems.append(f"{d.ident(obj)} {c['name']}: {k} is gone ({REMOVED_SETTINGS[k]})")
     _fail(problems)
 
 
@@ -540,8 +646,17 @@ def test_network_policies(overlay):
 # --- capacity -------------------------------------------------------------------
 
 
+# TASK_BACKEND=postgres: each web and worker process also opens a small pool
+# of its own for NOTIFY/LISTEN (crates/queue/src/postgres.rs, pool_for).
+POSTGRES_WAKE_POOL = 2
+# KEDA's PostgreSQL scaler: one database/sql pool per trigger, queried once
+# per pollingInterval (one connection in use, up to 2 kept idle).
+KEDA_POSTGRESQL_CONNECTIONS = 2
+
+
 def test_connection_budget():
-    """Every pool at its max, every replica at its max, plus migration Jobs."""
+    """Every pool at its max, every replica at its max, plus migration Jobs
+    and whatever else connects (LISTEN/NOTIFY pools, KEDA's scaler)."""
     problems = []
     worst = 0
     lines = []
@@ -552,6 +667,8 @@ def test_connection_budget():
             name = dep["metadata"]["name"]
             env = d.container_env(objs, dep["spec"]["template"]["spec"]["containers"][0])
             pool = int(env.get("DB_POOL_MAX_CONNECTIONS", 10))
+            if env.get("TASK_BACKEND") == "postgres":
+                pool += POSTGRES_WAKE_POOL
             maxrep = dep["spec"].get("replicas")
             for hpa in d.find(objs, "HorizontalPodAutoscaler"):
                 if hpa["spec"]["scaleTargetRef"]["name"] == name:
@@ -576,6 +693,11 @@ def test_connection_budget():
         job = d.one(objs, "Job", "resume-agent-migrate")
         jenv = d.container_env(objs, job["spec"]["template"]["spec"]["containers"][0])
         total += 2 * int(jenv.get("DB_POOL_MAX_CONNECTIONS", 10))  # two Jobs at once
+        keda = sum(KEDA_POSTGRESQL_CONNECTIONS for so in d.find(objs, "ScaledObject")
+                   for t in so["spec"]["triggers"] if t["type"] == "postgresql")
+        if keda:
+            total += keda
+            lines.append(f"{overlay}: KEDA postgresql scaler {keda}")
         worst = max(worst, total)
         lines.append(f"{overlay}: total {total}")
     print("\n".join(lines))

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::http::RequestContent;
-use azure_storage_blob::models::BlobClientUploadOptions;
+use azure_storage_blob::models::{BlobClientUploadOptions, BlobContainerClientListBlobsOptions};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
-use resume_agent_core::blob::{BlobError, BlobKey, BlobStore};
+use futures::{StreamExt, TryStreamExt};
+use resume_agent_core::blob::{BlobError, BlobKey, BlobStore, BlobStream};
 
 use crate::account::{StorageAccount, client_options};
 use crate::ops::{StorageError, StorageErrorKind, call};
@@ -162,6 +163,74 @@ impl BlobStore for AzureBlobStore {
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    async fn get_stream(&self, key: &BlobKey) -> Result<Option<BlobStream>, BlobError> {
+        let blob = self.client()?.blob_client(key.as_str());
+        let r = match call("blob_get", self.timeout, blob.download(None)).await {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(unavailable(&e)),
+        };
+        let size = r.properties.content_length;
+        let timeout = self.timeout;
+        // Each chunk is bounded by the storage timeout too: a stalled
+        // download ends the response instead of holding it open.
+        let chunks = futures::stream::unfold(Some(r.body), move |body| async move {
+            let mut body = body?;
+            match tokio::time::timeout(timeout, body.next()).await {
+                Ok(None) => None,
+                Ok(Some(Ok(b))) => Some((Ok(b), Some(body))),
+                Ok(Some(Err(e))) => Some((
+                    Err(BlobError::Unavailable(crate::sas::redact_sas(
+                        &e.to_string(),
+                    ))),
+                    None,
+                )),
+                Err(_) => Some((
+                    Err(BlobError::Unavailable(format!(
+                        "blob download stalled for {timeout:?}"
+                    ))),
+                    None,
+                )),
+            }
+        });
+        Ok(Some(BlobStream {
+            size,
+            chunks: Box::pin(chunks),
+        }))
+    }
+
+    async fn delete_prefix(&self, prefix: &BlobKey) -> Result<u64, BlobError> {
+        let c = self.client()?;
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(format!("{}/", prefix.as_str())),
+            ..Default::default()
+        };
+        let mut pages = c
+            .list_blobs(Some(options))
+            .map_err(|e| BlobError::Unavailable(crate::sas::redact_sas(&e.to_string())))?
+            .into_pages();
+        let mut names = Vec::new();
+        while let Some(page) = call("blob_list", self.timeout, pages.try_next())
+            .await
+            .map_err(|e| unavailable(&e))?
+        {
+            let page = page
+                .into_model()
+                .map_err(|e| BlobError::Unavailable(crate::sas::redact_sas(&e.to_string())))?;
+            names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
+        }
+        let mut n = 0;
+        for name in names {
+            let blob = c.blob_client(&name);
+            match call("blob_delete", self.timeout, blob.delete(None)).await {
+                Ok(_) => n += 1,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(unavailable(&e)),
+            }
+        }
+        Ok(n)
     }
 
     async fn check(&self) -> Result<(), BlobError> {

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
 
 /// Blob store failures.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,26 @@ impl BlobKey {
     }
 }
 
+/// A blob read as a stream of chunks, so a large download never sits in
+/// memory whole (see [`BlobStore::get_stream`]).
+pub struct BlobStream {
+    /// Its length in bytes, when the store knows it up front.
+    pub size: Option<u64>,
+    /// The bytes, in order.
+    pub chunks: BoxStream<'static, Result<Bytes, BlobError>>,
+}
+
+impl std::fmt::Debug for BlobStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStream")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Chunk size of streamed reads from the local folder.
+const CHUNK: usize = 64 * 1024;
+
 /// Where file bytes live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -66,6 +88,22 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
     /// Readiness: can the storage be reached and written?
     async fn check(&self) -> Result<(), BlobError>;
+
+    // ---- Streaming reads and prefix deletion (issue 11, the edge) ----
+
+    /// The bytes under `key` as a stream, if the blob exists. The default
+    /// reads the whole blob with [`BlobStore::get`]; the stores here stream.
+    async fn get_stream(&self, key: &BlobKey) -> Result<Option<BlobStream>, BlobError> {
+        Ok(self.get(key).await?.map(|bytes| BlobStream {
+            size: Some(bytes.len() as u64),
+            chunks: Box::pin(futures::stream::once(async move { Ok(Bytes::from(bytes)) })),
+        }))
+    }
+
+    /// Removes every blob whose key starts with `prefix` followed by `/`
+    /// (a file's original and everything derived from it); returns how many
+    /// went. No error when there are none.
+    async fn delete_prefix(&self, prefix: &BlobKey) -> Result<u64, BlobError>;
 }
 
 /// Blobs as files under a folder (`DATA_DIR/blobs`). Writes go to a
@@ -135,6 +173,71 @@ impl BlobStore for LocalBlobStore {
         match tokio::fs::remove_file(self.path(key)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&e)),
+        }
+    }
+
+    async fn get_stream(&self, key: &BlobKey) -> Result<Option<BlobStream>, BlobError> {
+        use tokio::io::AsyncReadExt;
+        let file = match tokio::fs::File::open(self.path(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&e)),
+        };
+        let size = file.metadata().await.map_err(|e| io(&e))?.len();
+        // Renames replace blobs atomically, so the open file stays the
+        // version it was when opened.
+        let chunks = futures::stream::try_unfold(file, |mut file| async move {
+            let mut buf = vec![0u8; CHUNK];
+            let n = file.read(&mut buf).await.map_err(|e| io(&e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.truncate(n);
+            Ok(Some((Bytes::from(buf), file)))
+        });
+        Ok(Some(BlobStream {
+            size: Some(size),
+            chunks: Box::pin(chunks),
+        }))
+    }
+
+    async fn delete_prefix(&self, prefix: &BlobKey) -> Result<u64, BlobError> {
+        let dir = self.path(prefix);
+        let mut n = 0u64;
+        // Keys are folders and files under the root: everything below
+        // `prefix/` is one folder tree.
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&d).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                Err(e) => return Err(io(&e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(|e| io(&e))? {
+                let ty = entry.file_type().await.map_err(|e| io(&e))?;
+                if ty.is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    match tokio::fs::remove_file(entry.path()).await {
+                        Ok(()) => n += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io(&e)),
+                    }
+                }
+            }
+        }
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(n)
+            }
             Err(e) => Err(io(&e)),
         }
     }

@@ -34,6 +34,8 @@ pub enum BackendKind {
     InProcess,
     /// Phase 6: Azure Queue Storage, any number of workers.
     AzureQueue,
+    /// Any number of workers claiming from PostgreSQL, woken by LISTEN/NOTIFY.
+    Postgres,
 }
 
 impl BackendKind {
@@ -43,6 +45,7 @@ impl BackendKind {
         match self {
             BackendKind::InProcess => "in-process",
             BackendKind::AzureQueue => "azure-queue",
+            BackendKind::Postgres => "postgres",
         }
     }
 }
@@ -131,13 +134,13 @@ impl Default for AzureQueueConfig {
     }
 }
 
-/// `REDISPATCH_AFTER_SECS` default with `TASK_BACKEND=in-process`.
-pub const REDISPATCH_AFTER_IN_PROCESS_SECS: u64 = 15;
-/// `REDISPATCH_AFTER_SECS` default with `TASK_BACKEND=azure-queue`: a task
-/// waiting behind a real backlog in Azure is not lost, so re-dispatching it
-/// after 15 s would only duplicate messages; the sweeper then covers failed
-/// enqueues and the in-process → azure flip.
-pub const REDISPATCH_AFTER_AZURE_SECS: u64 = 300;
+/// `REDISPATCH_AFTER_SECS` default: with `TASK_BACKEND=azure-queue`, a queued
+/// task handed to the queue whose message has not been received this long is
+/// claimed straight from the store (the message was lost, or waits behind a
+/// backlog; a late message for it is then dropped as a duplicate). Tasks
+/// handed to another backend (a flip) are claimed at once. Store-backed
+/// backends (in-process, postgres) claim every due task and do not use it.
+pub const REDISPATCH_AFTER_SECS: u64 = 30;
 
 /// `AUTH_MODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,8 +185,16 @@ pub struct PoolConfig {
 pub struct WorkerConfig {
     /// `WORKER_CONCURRENCY` (default 32): tasks run at once.
     pub concurrency: usize,
-    /// `WORKER_QUEUE_CAPACITY` (default 10000): bound of the in-process queue.
-    pub queue_capacity: usize,
+    /// `INTAKE_POLL_MS` (default 2000): how long an idle worker waits for a
+    /// wake-up (the web's hand-off, a NOTIFY) before it looks in the store
+    /// anyway: the most a lost hand-off can delay a task.
+    pub intake_poll: Duration,
+    /// `OWNER_MAX_RUNNING` (default unlimited): running attempts one owner
+    /// may hold at once (per store, across every worker).
+    pub owner_max_running: Option<u32>,
+    /// `TASK_RESULT_MAX_BYTES` (default 1048576): a handler result larger
+    /// than this (as JSON) fails the attempt instead of being stored.
+    pub result_max_bytes: usize,
     /// `TASK_LEASE_SECS` (default 30): how long a claim holds without heartbeat.
     pub lease: Duration,
     /// `TASK_HEARTBEAT_SECS` (default 10): lease extension interval.
@@ -193,8 +204,8 @@ pub struct WorkerConfig {
     pub cancel_poll: Duration,
     /// `SWEEP_INTERVAL_SECS` (default 5): recovery sweeper period.
     pub sweep_interval: Duration,
-    /// `REDISPATCH_AFTER_SECS` (default 15; 300 with `TASK_BACKEND=azure-queue`):
-    /// a due queued task not picked up for this long is dispatched again.
+    /// `REDISPATCH_AFTER_SECS` (default 30; `azure-queue` only): see
+    /// [`REDISPATCH_AFTER_SECS`].
     pub redispatch_after: Duration,
     /// `SHUTDOWN_GRACE_SECS` (default 25): drain time on SIGTERM.
     pub shutdown_grace: Duration,
@@ -490,11 +501,12 @@ impl Config {
         let task_backend = match src.get("TASK_BACKEND").as_deref().map(str::trim) {
             None | Some("in-process") => BackendKind::InProcess,
             Some("azure-queue") => BackendKind::AzureQueue,
+            Some("postgres") => BackendKind::Postgres,
             Some(other) => {
                 return Err(invalid(
                     "TASK_BACKEND",
                     other,
-                    "expected in-process or azure-queue",
+                    "expected in-process, postgres or azure-queue",
                 ));
             }
         };
@@ -516,7 +528,17 @@ impl Config {
 
         let worker = WorkerConfig {
             concurrency: parsed(src, "WORKER_CONCURRENCY", 32, range(1, 10_000))?,
-            queue_capacity: parsed(src, "WORKER_QUEUE_CAPACITY", 10_000, range(1, 10_000_000))?,
+            intake_poll: millis(src, "INTAKE_POLL_MS", 2000, 10, 600_000)?,
+            owner_max_running: match parsed(src, "OWNER_MAX_RUNNING", 0u32, range(0, 1_000_000))? {
+                0 => None,
+                n => Some(n),
+            },
+            result_max_bytes: parsed(
+                src,
+                "TASK_RESULT_MAX_BYTES",
+                1024 * 1024,
+                range(1024, 64 * 1024 * 1024),
+            )?,
             lease: secs(src, "TASK_LEASE_SECS", 30, 2, 3600)?,
             heartbeat: secs(src, "TASK_HEARTBEAT_SECS", 10, 1, 3600)?,
             cancel_poll: millis(src, "CANCEL_POLL_MS", 250, 10, 60_000)?,
@@ -524,10 +546,7 @@ impl Config {
             redispatch_after: secs(
                 src,
                 "REDISPATCH_AFTER_SECS",
-                match task_backend {
-                    BackendKind::InProcess => REDISPATCH_AFTER_IN_PROCESS_SECS,
-                    BackendKind::AzureQueue => REDISPATCH_AFTER_AZURE_SECS,
-                },
+                REDISPATCH_AFTER_SECS,
                 1,
                 86_400,
             )?,
@@ -597,6 +616,44 @@ impl Config {
             })?,
             send_concurrency: parsed(src, "AZURE_QUEUE_SEND_CONCURRENCY", 16, range(1, 256))?,
         };
+        // The in-process worker's internal endpoint wakes the worker: open to
+        // the network without a token, anyone could make it poll the store.
+        let worker_api_token = src.get("WORKER_API_TOKEN").map(Secret::new);
+        let allow_open = match src
+            .get("WORKER_API_ALLOW_UNAUTHENTICATED")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("" | "false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "WORKER_API_ALLOW_UNAUTHENTICATED",
+                    other,
+                    "expected true or false",
+                ));
+            }
+        };
+        if role == Role::Worker
+            && task_backend == BackendKind::InProcess
+            && worker_api_token.is_none()
+            && !worker_addr.ip().is_loopback()
+            && !allow_open
+        {
+            return Err(invalid(
+                "WORKER_API_TOKEN",
+                "(unset)",
+                "the in-process worker's internal endpoint would listen on a non-loopback WORKER_ADDR without a token: set WORKER_API_TOKEN (and the same on the web), listen on 127.0.0.1, or set WORKER_API_ALLOW_UNAUTHENTICATED=true",
+            ));
+        }
+        if task_backend == BackendKind::Postgres && !matches!(database, DatabaseConfig::Postgres(_))
+        {
+            return Err(invalid(
+                "TASK_BACKEND",
+                "postgres",
+                "needs a PostgreSQL database: set DATABASE_URL (web) / POSTGRES_DSN (worker) to postgres://…",
+            ));
+        }
         if azure_queue.poll_min > azure_queue.poll_max {
             return Err(invalid(
                 "AZURE_QUEUE_POLL_MIN_MS",
@@ -613,7 +670,7 @@ impl Config {
             web_addr,
             worker_addr,
             worker_base_url,
-            worker_api_token: src.get("WORKER_API_TOKEN").map(Secret::new),
+            worker_api_token,
             task_backend,
             default_owner,
             auth_mode,
@@ -686,12 +743,19 @@ fn azure_storage(src: &dyn Source) -> Result<AzureStorageConfig, ConfigError> {
 mod tests {
     use super::*;
 
-    fn cfg(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn raw(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Config::from_source(role, &map)
+    }
+
+    /// As `raw`, with the worker token set (most cases are not about it).
+    fn cfg(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![("WORKER_API_TOKEN", "test-token")];
+        all.extend_from_slice(vars);
+        raw(role, &all)
     }
 
     #[test]
@@ -730,7 +794,7 @@ mod tests {
         assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
         let e = cfg(Role::Web, &[("DATABASE_URL", "mysql://u:hunter2@x/db")]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let c = cfg(Role::Web, &[("WORKER_API_TOKEN", "tok-123")]).unwrap();
+        let c = raw(Role::Web, &[("WORKER_API_TOKEN", "tok-123")]).unwrap();
         assert!(!format!("{c:?}").contains("tok-123"));
     }
 
@@ -740,7 +804,9 @@ mod tests {
     #[test]
     fn azure_queue_defaults_and_a_longer_redispatch_bound() {
         let c = cfg(Role::Worker, &[]).unwrap();
-        assert_eq!(c.worker.redispatch_after, Duration::from_secs(15));
+        assert_eq!(c.worker.redispatch_after, Duration::from_secs(30));
+        assert_eq!(c.worker.intake_poll, Duration::from_secs(2));
+        assert_eq!(c.worker.owner_max_running, None);
         assert_eq!(c.blob_store, BlobStoreKind::Local);
         let c = cfg(
             Role::Worker,
@@ -750,7 +816,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.worker.redispatch_after, Duration::from_secs(300));
+        assert_eq!(c.worker.redispatch_after, Duration::from_secs(30));
         assert_eq!(c.blob_store, BlobStoreKind::Azure);
         assert_eq!(c.azure.queue_name, "resume-agent-tasks");
         assert_eq!(c.azure.container_name, "resume-files");
@@ -777,6 +843,46 @@ mod tests {
             "explicit wins"
         );
         assert_eq!(c.blob_store, BlobStoreKind::Local);
+    }
+
+    #[test]
+    fn an_open_internal_endpoint_is_refused_unless_asked_for() {
+        let e = raw(Role::Worker, &[]).unwrap_err();
+        assert!(e.to_string().starts_with("WORKER_API_TOKEN:"), "{e}");
+        for ok in [
+            vec![("WORKER_API_TOKEN", "t")],
+            vec![("WORKER_ADDR", "127.0.0.1:8000")],
+            vec![("WORKER_API_ALLOW_UNAUTHENTICATED", "true")],
+        ] {
+            raw(Role::Worker, &ok).unwrap();
+        }
+        // serve does not mount the endpoint; other backends have none.
+        raw(Role::Serve, &[]).unwrap();
+        raw(
+            Role::Worker,
+            &[
+                ("TASK_BACKEND", "postgres"),
+                ("POSTGRES_DSN", "postgres://db/x"),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_a_postgres_database() {
+        let e = cfg(Role::Worker, &[("TASK_BACKEND", "postgres")]).unwrap_err();
+        assert!(e.to_string().starts_with("TASK_BACKEND:"), "{e}");
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("TASK_BACKEND", "postgres"),
+                ("POSTGRES_DSN", "postgres://u@db/x"),
+                ("OWNER_MAX_RUNNING", "4"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.task_backend, BackendKind::Postgres);
+        assert_eq!(c.worker.owner_max_running, Some(4));
     }
 
     #[test]

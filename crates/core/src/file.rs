@@ -66,6 +66,15 @@ pub fn derived_key(id: Uuid, name: &str) -> Result<BlobKey, BlobError> {
     BlobKey::parse(&format!("files/{}/{name}", id.simple()))
 }
 
+/// The folder of every blob of a file (`files/{id}`: the original and its
+/// derived artefacts), for [`crate::blob::BlobStore::delete_prefix`].
+///
+/// # Errors
+/// Never for a UUID (kept fallible because keys are validated).
+pub fn file_prefix(id: Uuid) -> Result<BlobKey, BlobError> {
+    BlobKey::parse(&format!("files/{}", id.simple()))
+}
+
 /// A client's filename reduced to a harmless display name: the last path
 /// component (`../../etc/passwd` → `passwd`), no control characters, at
 /// most 255 characters; `upload` when nothing is left.

@@ -191,6 +191,10 @@ impl TaskKind {
     /// # Errors
     /// A [`PayloadError`] naming the offending field.
     pub fn validate_payload(self, payload: Value) -> Result<Value, PayloadError> {
+        // Before anything else: a NUL in any key or string, however deep, is
+        // something PostgreSQL's jsonb cannot hold (SQLite could), so both
+        // stores refuse it the same way, here.
+        reject_nul(&payload, &mut "payload".to_owned())?;
         let Value::Object(map) = payload else {
             return Err(PayloadError::new("payload", "must be a JSON object"));
         };
@@ -262,6 +266,81 @@ impl TaskKind {
             }
         }
         Ok(Value::Object(map))
+    }
+}
+
+const NUL_REASON: &str = "must not contain the NUL character (\\u0000)";
+
+/// A key as it can be shown in an error: NUL written as `\u0000`.
+fn printable_key(k: &str) -> String {
+    k.replace('\0', "\\u0000")
+}
+
+/// Refuses a NUL character in any string or object key of `v`, naming the
+/// first offending field as a dotted path (array items as `[i]`).
+///
+/// # Errors
+/// A [`PayloadError`] naming the field.
+pub fn reject_nul(v: &Value, path: &mut String) -> Result<(), PayloadError> {
+    match v {
+        Value::String(s) if s.contains('\0') => Err(PayloadError::new(path.clone(), NUL_REASON)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                reject_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(&printable_key(k));
+                if k.contains('\0') {
+                    return Err(PayloadError::new(path.clone(), NUL_REASON));
+                }
+                reject_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Replaces every NUL in `v`'s strings and keys with U+FFFD, in place;
+/// returns whether anything changed. For values the service itself makes
+/// from untrusted bytes (a parse result, an error quoting a file), which
+/// PostgreSQL's jsonb and text columns would refuse; input from clients is
+/// refused instead ([`reject_nul`]).
+pub fn scrub_nul(v: &mut Value) -> bool {
+    match v {
+        Value::String(s) => scrub_nul_str(s),
+        Value::Array(items) => items.iter_mut().fold(false, |acc, i| scrub_nul(i) | acc),
+        Value::Object(map) => {
+            let mut changed = false;
+            if map.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(map);
+                for (k, item) in old {
+                    map.insert(k.replace('\0', "\u{FFFD}"), item);
+                }
+                changed = true;
+            }
+            map.values_mut().fold(changed, |acc, i| scrub_nul(i) | acc)
+        }
+        _ => false,
+    }
+}
+
+/// [`scrub_nul`] for one string.
+pub fn scrub_nul_str(s: &mut String) -> bool {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+        true
+    } else {
+        false
     }
 }
 
@@ -488,6 +567,39 @@ mod tests {
                 .validate_payload(json!({"message": 3}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere_and_named() {
+        let fail = TaskKind::SystemFail;
+        let e = fail
+            .validate_payload(json!({"message": "a\u{0}b"}))
+            .unwrap_err();
+        assert_eq!(e.field, "payload.message");
+        let e = fail.validate_payload(json!({"x\u{0}": 1})).unwrap_err();
+        assert_eq!(e.field, "payload.x\\u0000");
+        let mut path = "payload".to_owned();
+        let e = reject_nul(&json!({"a": [1, {"b": "\u{0}"}]}), &mut path).unwrap_err();
+        assert_eq!(e.field, "payload.a[1].b");
+        let mut path = "payload".to_owned();
+        let e = reject_nul(&json!({"a": {"k\u{0}": 1}}), &mut path).unwrap_err();
+        assert_eq!(e.field, "payload.a.k\\u0000");
+        let mut path = "payload".to_owned();
+        assert!(reject_nul(&json!({"a": ["ok", {"b": "fine"}]}), &mut path).is_ok());
+        assert!(IdempotencyKey::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn service_made_values_are_scrubbed_of_nul() {
+        let mut v = json!({"text": "a\u{0}b", "k\u{0}": [1, "\u{0}"], "ok": "fine"});
+        assert!(scrub_nul(&mut v));
+        assert_eq!(
+            v,
+            json!({"text": "a\u{FFFD}b", "k\u{FFFD}": [1, "\u{FFFD}"], "ok": "fine"})
+        );
+        assert!(!scrub_nul(&mut v));
+        let mut path = "result".to_owned();
+        assert!(reject_nul(&v, &mut path).is_ok());
     }
 
     #[test]

@@ -13,7 +13,10 @@ use crate::config::PoolConfig;
 use crate::secret::DatabaseUrl;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{CancelOutcome, Finish, FinishOutcome, LeaseScope, ListQuery, TaskStore};
+use crate::store::{
+    CancelOutcome, ClaimRequest, ClaimScope, Finish, FinishOutcome, LeaseScope, ListQuery,
+    TaskStore,
+};
 use crate::task::{IdempotencyKey, NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
 
 /// The server the tests use: `TEST_DATABASE_URL`, else `DATABASE_URL`.
@@ -127,8 +130,8 @@ fn new_task(owner_id: &str, kind: TaskKind) -> NewTask {
     }
 }
 
-const W1: &str = "worker-1";
-const W2: &str = "worker-2";
+const W1: &str = "in-process/worker-1";
+const W2: &str = "in-process/worker-2";
 const LEASE: Duration = Duration::from_secs(30);
 
 /// The `TaskStore` conformance suite. Every implementation runs all of it.
@@ -140,10 +143,10 @@ pub async fn store_conformance(store: Arc<dyn TaskStore>) {
     claim_and_fenced_finish(&*store).await;
     retry_and_handback(&*store).await;
     leases(&*store).await;
-    sweeper(&*store).await;
     concurrent_claims(store.clone()).await;
     concurrent_idempotency(store.clone()).await;
     files(&*store).await;
+    quotas_deletion_and_retention(&*store).await;
     pruning(&*store).await;
     store.ping().await.unwrap();
 }
@@ -310,7 +313,7 @@ async fn cancellation(store: &dyn TaskStore) {
     ));
     assert!(
         store
-            .claim(&[queued.id], W1, LEASE)
+            .claim(&[queued.id], W1, LEASE, None)
             .await
             .unwrap()
             .is_empty(),
@@ -322,7 +325,7 @@ async fn cancellation(store: &dyn TaskStore) {
         .await
         .unwrap()
         .task;
-    let claimed = store.claim(&[running.id], W1, LEASE).await.unwrap();
+    let claimed = store.claim(&[running.id], W1, LEASE, None).await.unwrap();
     assert_eq!(claimed.len(), 1);
     match store.cancel_task(&o, running.id).await.unwrap() {
         CancelOutcome::Requested(t) => {
@@ -367,7 +370,7 @@ async fn claim_and_fenced_finish(store: &dyn TaskStore) {
         .unwrap()
         .task;
     let claimed = store
-        .claim(&[t.id, TaskId::new()], W1, LEASE)
+        .claim(&[t.id, TaskId::new()], W1, LEASE, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1, "unknown ids are ignored");
@@ -375,7 +378,11 @@ async fn claim_and_fenced_finish(store: &dyn TaskStore) {
     assert_eq!((c.status, c.attempts), (TaskStatus::Running, 1));
     assert!(c.started_at.is_some());
     assert!(
-        store.claim(&[t.id], W2, LEASE).await.unwrap().is_empty(),
+        store
+            .claim(&[t.id], W2, LEASE, None)
+            .await
+            .unwrap()
+            .is_empty(),
         "claimed twice"
     );
 
@@ -416,7 +423,11 @@ async fn claim_and_fenced_finish(store: &dyn TaskStore) {
         .unwrap()
         .task;
     assert_eq!(
-        store.claim(&[a.id, b.id], W1, LEASE).await.unwrap().len(),
+        store
+            .claim(&[a.id, b.id], W1, LEASE, None)
+            .await
+            .unwrap()
+            .len(),
         2
     );
     let done = store
@@ -455,7 +466,7 @@ async fn retry_and_handback(store: &dyn TaskStore) {
         .await
         .unwrap()
         .task;
-    store.claim(&[t.id], W1, LEASE).await.unwrap();
+    store.claim(&[t.id], W1, LEASE, None).await.unwrap();
     let later = FinishOutcome::Retry {
         error: "first".into(),
         delay: Duration::from_secs(3600),
@@ -479,7 +490,11 @@ async fn retry_and_handback(store: &dyn TaskStore) {
     assert!(q.run_after > chrono::Utc::now() + chrono::Duration::minutes(59));
     assert!(q.finished_at.is_none());
     assert!(
-        store.claim(&[t.id], W1, LEASE).await.unwrap().is_empty(),
+        store
+            .claim(&[t.id], W1, LEASE, None)
+            .await
+            .unwrap()
+            .is_empty(),
         "claimed before run_after"
     );
 
@@ -488,7 +503,7 @@ async fn retry_and_handback(store: &dyn TaskStore) {
         .await
         .unwrap()
         .task;
-    store.claim(&[t2.id], W1, LEASE).await.unwrap();
+    store.claim(&[t2.id], W1, LEASE, None).await.unwrap();
     let now = FinishOutcome::Retry {
         error: "again".into(),
         delay: Duration::ZERO,
@@ -504,7 +519,7 @@ async fn retry_and_handback(store: &dyn TaskStore) {
         )
         .await
         .unwrap();
-    let c = store.claim(&[t2.id], W2, LEASE).await.unwrap();
+    let c = store.claim(&[t2.id], W2, LEASE, None).await.unwrap();
     assert_eq!(c[0].attempts, 2);
     // Graceful drain hands the task back without spending the attempt.
     store
@@ -521,7 +536,7 @@ async fn retry_and_handback(store: &dyn TaskStore) {
     let h = store.get_task(&o, t2.id).await.unwrap().unwrap();
     assert_eq!((h.status, h.attempts), (TaskStatus::Queued, 1));
     assert_eq!(
-        store.claim(&[t2.id], W1, LEASE).await.unwrap()[0].attempts,
+        store.claim(&[t2.id], W1, LEASE, None).await.unwrap()[0].attempts,
         2
     );
 }
@@ -532,7 +547,7 @@ async fn leases(store: &dyn TaskStore) {
     n.max_attempts = 2;
     let t = store.create_task(n).await.unwrap().task;
     store
-        .claim(&[t.id], W1, Duration::from_millis(200))
+        .claim(&[t.id], W1, Duration::from_millis(200), None)
         .await
         .unwrap();
     assert!(
@@ -579,7 +594,7 @@ async fn leases(store: &dyn TaskStore) {
     );
     // Second attempt: the heartbeat keeps it alive; then it expires for good.
     store
-        .claim(&[t.id], W2, Duration::from_millis(300))
+        .claim(&[t.id], W2, Duration::from_millis(300), None)
         .await
         .unwrap();
     assert_eq!(
@@ -607,7 +622,7 @@ async fn leases(store: &dyn TaskStore) {
         .await
         .unwrap()
         .task;
-    store.claim(&[live.id], W1, LEASE).await.unwrap();
+    store.claim(&[live.id], W1, LEASE, None).await.unwrap();
     assert!(
         !store
             .recover_leases(LeaseScope::Expired, 100)
@@ -616,13 +631,23 @@ async fn leases(store: &dyn TaskStore) {
             .iter()
             .any(|r| r.id == live.id)
     );
-    // The in-process lock holder recovers every lease but its own at once.
+    // The in-process lock holder recovers every lease of its kind but its
+    // own at once; a worker of another backend (a flip) keeps its task.
+    let other_kind = store
+        .create_task(new_task("leaser", TaskKind::SystemSleep))
+        .await
+        .unwrap()
+        .task;
+    store
+        .claim(&[other_kind.id], "postgres/worker-9", LEASE, None)
+        .await
+        .unwrap();
     let own = store
         .create_task(new_task("leaser", TaskKind::SystemSleep))
         .await
         .unwrap()
         .task;
-    store.claim(&[own.id], W2, LEASE).await.unwrap();
+    store.claim(&[own.id], W2, LEASE, None).await.unwrap();
     let rec = store
         .recover_leases(LeaseScope::AllExcept(W2), 100)
         .await
@@ -633,57 +658,15 @@ async fn leases(store: &dyn TaskStore) {
         "{rec:?}"
     );
     assert!(
+        !rec.iter().any(|r| r.id == other_kind.id),
+        "recovered a live lease of another backend's worker"
+    );
+    assert!(
         !rec.iter().any(|r| r.id == own.id),
         "recovered its own lease"
     );
     let q = store.get_task(&o, live.id).await.unwrap().unwrap();
     assert_eq!((q.status, q.attempts), (TaskStatus::Queued, 1));
-}
-
-async fn sweeper(store: &dyn TaskStore) {
-    let t = store
-        .create_task(new_task("sweeper", TaskKind::SystemNoop))
-        .await
-        .unwrap()
-        .task;
-    // Freshly dispatched: not stale for an hour.
-    assert!(
-        !store
-            .take_stale_queued(Duration::from_secs(3600), 1000)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == t.id)
-    );
-    let got = eventually(Duration::from_secs(10), "stale task", || async {
-        let r = store
-            .take_stale_queued(Duration::from_millis(50), 1000)
-            .await
-            .unwrap();
-        r.into_iter().find(|r| r.id == t.id)
-    })
-    .await;
-    assert_eq!(got.attempts, 0);
-    // Taking it marked it dispatched: not handed out again at once.
-    assert!(
-        !store
-            .take_stale_queued(Duration::from_secs(5), 1000)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == t.id)
-    );
-    // Running tasks are never swept.
-    store.claim(&[t.id], W1, LEASE).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    assert!(
-        !store
-            .take_stale_queued(Duration::from_millis(50), 1000)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == t.id)
-    );
 }
 
 async fn concurrent_claims(store: Arc<dyn TaskStore>) {
@@ -712,7 +695,7 @@ async fn concurrent_claims(store: Arc<dyn TaskStore>) {
             for chunk in order.chunks(7) {
                 mine.extend(
                     store
-                        .claim(chunk, &format!("racer-{w}"), LEASE)
+                        .claim(chunk, &format!("racer-{w}"), LEASE, None)
                         .await
                         .unwrap()
                         .into_iter()
@@ -762,7 +745,7 @@ async fn pruning(store: &dyn TaskStore) {
         .await
         .unwrap()
         .task;
-    store.claim(&[old.id], W1, LEASE).await.unwrap();
+    store.claim(&[old.id], W1, LEASE, None).await.unwrap();
     let ok = FinishOutcome::Succeeded(json!({}));
     store
         .finish(
@@ -844,6 +827,91 @@ async fn files(store: &dyn TaskStore) {
     );
 }
 
+async fn quotas_deletion_and_retention(store: &dyn TaskStore) {
+    let me = owner("quota-owner");
+    let other = owner("quota-other");
+    assert_eq!(store.owner_stored_bytes(&me).await.unwrap(), 0);
+    let mut ids = Vec::new();
+    for (who, size) in [(&me, 100), (&me, 250), (&other, 999)] {
+        let f = crate::file::NewFile {
+            id: uuid::Uuid::now_v7(),
+            owner: who.clone(),
+            filename: "cv.txt".into(),
+            content_type: "text/plain".into(),
+            size,
+            sha256: "cd".repeat(32),
+        };
+        store.create_file(&f).await.unwrap();
+        ids.push(f.id);
+    }
+    assert_eq!(store.owner_stored_bytes(&me).await.unwrap(), 350);
+    assert_eq!(store.owner_stored_bytes(&other).await.unwrap(), 999);
+    // Deletion is owner-scoped: a foreign or unknown id deletes nothing.
+    assert!(!store.delete_file(&other, ids[0]).await.unwrap());
+    assert!(!store.delete_file(&me, uuid::Uuid::now_v7()).await.unwrap());
+    assert!(store.delete_file(&me, ids[0]).await.unwrap());
+    assert!(
+        !store.delete_file(&me, ids[0]).await.unwrap(),
+        "deleted twice"
+    );
+    assert!(store.get_file(&me, ids[0]).await.unwrap().is_none());
+    assert_eq!(store.owner_stored_bytes(&me).await.unwrap(), 250);
+    // Retention: files older than the age, oldest first, any owner.
+    let expired = eventually(Duration::from_secs(5), "files to age", || async {
+        let e = store.expired_files(Duration::ZERO, 1000).await.unwrap();
+        e.iter().any(|f| f.id == ids[2]).then_some(e)
+    })
+    .await;
+    let mine: Vec<uuid::Uuid> = expired
+        .iter()
+        .map(|f| f.id)
+        .filter(|id| ids.contains(id))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![ids[1], ids[2]],
+        "oldest first, the deleted one gone"
+    );
+    assert!(
+        store
+            .expired_files(Duration::from_secs(3600), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| !ids.contains(&f.id))
+    );
+    assert!(store.expired_files(Duration::ZERO, 1).await.unwrap().len() <= 1);
+    // Queued tasks are counted per owner, up to the cap.
+    let q = owner("quota-queue");
+    assert_eq!(store.owner_queued_tasks(&q, 10).await.unwrap(), 0);
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        tasks.push(
+            store
+                .create_task(new_task("quota-queue", TaskKind::SystemNoop))
+                .await
+                .unwrap()
+                .task,
+        );
+    }
+    store
+        .create_task(new_task("quota-else", TaskKind::SystemNoop))
+        .await
+        .unwrap();
+    assert_eq!(store.owner_queued_tasks(&q, 10).await.unwrap(), 5);
+    assert_eq!(
+        store.owner_queued_tasks(&q, 3).await.unwrap(),
+        3,
+        "counted up to the cap"
+    );
+    store.cancel_task(&q, tasks[0].id).await.unwrap();
+    assert_eq!(
+        store.owner_queued_tasks(&q, 10).await.unwrap(),
+        4,
+        "only queued count"
+    );
+}
+
 /// The `BlobStore` conformance suite.
 pub async fn blob_conformance(store: Arc<dyn BlobStore>) {
     store.check().await.unwrap();
@@ -877,7 +945,349 @@ pub async fn blob_conformance(store: Arc<dyn BlobStore>) {
     .unwrap();
     store.put(&empty, Vec::new(), "text/plain").await.unwrap();
     assert_eq!(store.get(&empty).await.unwrap().as_deref(), Some(&b""[..]));
+    // Streamed reads give the same bytes, in order.
+    let big = BlobKey::parse(&format!(
+        "conformance/{}/big",
+        uuid::Uuid::new_v4().simple()
+    ))
+    .unwrap();
+    store
+        .put(&big, bytes.clone(), "application/octet-stream")
+        .await
+        .unwrap();
+    let s = store.get_stream(&big).await.unwrap().unwrap();
+    assert!(s.size.is_none_or(|n| n == bytes.len() as u64));
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(s.chunks).await.unwrap();
+    assert_eq!(chunks.concat(), bytes);
+    let missing = BlobKey::parse(&format!(
+        "conformance/{}/none",
+        uuid::Uuid::new_v4().simple()
+    ))
+    .unwrap();
+    assert!(store.get_stream(&missing).await.unwrap().is_none());
     store.delete(&key).await.unwrap();
     store.delete(&key).await.unwrap();
     assert!(store.get(&key).await.unwrap().is_none());
+    // Prefix deletion takes everything under `prefix/`, nothing beside it.
+    let folder = format!("conformance/{}", uuid::Uuid::new_v4().simple());
+    let prefix = BlobKey::parse(&folder).unwrap();
+    let sibling = BlobKey::parse(&format!("{folder}x/original")).unwrap();
+    for name in ["original", "text", "parsed.json", "deep/er"] {
+        let k = BlobKey::parse(&format!("{folder}/{name}")).unwrap();
+        store.put(&k, b"x".to_vec(), "text/plain").await.unwrap();
+    }
+    store
+        .put(&sibling, b"keep".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(store.delete_prefix(&prefix).await.unwrap(), 4);
+    for name in ["original", "text", "parsed.json", "deep/er"] {
+        let k = BlobKey::parse(&format!("{folder}/{name}")).unwrap();
+        assert!(store.get(&k).await.unwrap().is_none(), "{name} survived");
+    }
+    assert_eq!(
+        store.get(&sibling).await.unwrap().as_deref(),
+        Some(&b"keep"[..])
+    );
+    assert_eq!(store.delete_prefix(&prefix).await.unwrap(), 0);
+    store.delete(&sibling).await.unwrap();
+}
+
+/// Two handles on one fresh PostgreSQL database: one that records no backend
+/// on insert (as rows from before migration 0005), one that records
+/// `azure-queue`.
+pub async fn pg_pair() -> (Arc<dyn TaskStore>, Arc<dyn TaskStore>) {
+    let (store, _url) = pg_store().await;
+    let azure = PgStore::from_pool(store.pool().clone()).with_backend("azure-queue");
+    (store, Arc::new(azure))
+}
+
+/// [`pg_pair`] for the embedded store: two handles on one fresh file.
+pub async fn sqlite_pair() -> (Arc<dyn TaskStore>, Arc<dyn TaskStore>) {
+    let dir = std::env::temp_dir().join(format!("ra-test-{}", uuid::Uuid::new_v4().simple()));
+    let path = dir.join("test.db");
+    let plain = SqliteStore::open(&path, &test_pool()).await.unwrap();
+    plain.migrate().await.unwrap();
+    let azure = SqliteStore::open(&path, &test_pool())
+        .await
+        .unwrap()
+        .with_backend("azure-queue");
+    (Arc::new(plain), Arc::new(azure))
+}
+
+fn all<'a>(worker: &'a str, limit: u32) -> ClaimRequest<'a> {
+    ClaimRequest {
+        worker,
+        limit,
+        lease: LEASE,
+        scope: ClaimScope::All,
+        owner_max_running: None,
+        after_owner: "",
+        exclude_owner: None,
+    }
+}
+
+async fn many(store: &dyn TaskStore, owner_id: &str, n: usize) -> Vec<TaskId> {
+    let batch = (0..n)
+        .map(|_| new_task(owner_id, TaskKind::SystemNoop))
+        .collect();
+    store
+        .create_tasks(batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.task.id)
+        .collect()
+}
+
+/// The pull-intake suite (claims straight from the store, fairness, caps,
+/// the flip scope, batch inserts). Every case gets a fresh, empty database
+/// from `fresh`: a plain handle and one recording `azure-queue` on insert.
+pub async fn claim_conformance<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (Arc<dyn TaskStore>, Arc<dyn TaskStore>)>,
+{
+    claim_due_takes_each_due_task_once(fresh().await.0).await;
+    concurrent_claim_due_never_shares_a_task(fresh().await.0).await;
+    claim_due_interleaves_owners(fresh().await.0).await;
+    claims_honour_the_owner_cap(fresh().await.0).await;
+    let (plain, azure) = fresh().await;
+    claim_scope_not_delivered_by(&*plain, &*azure).await;
+    batch_insert_keeps_order_and_keys(fresh().await.0).await;
+}
+
+async fn claim_due_takes_each_due_task_once(store: Arc<dyn TaskStore>) {
+    let ids = many(&*store, "puller", 10).await;
+    let first = store.claim_due(&all(W1, 4)).await.unwrap();
+    assert_eq!(first.len(), 4);
+    for t in &first {
+        assert_eq!((t.status, t.attempts), (TaskStatus::Running, 1));
+        assert!(ids.contains(&t.id));
+    }
+    let rest = store.claim_due(&all(W2, 100)).await.unwrap();
+    assert_eq!(rest.len(), 6);
+    assert!(store.claim_due(&all(W1, 100)).await.unwrap().is_empty());
+    // A retry with a backoff is not due before its time.
+    let t = &first[0];
+    let done = store
+        .finish(
+            W1,
+            &[Finish {
+                id: t.id,
+                attempt: 1,
+                outcome: FinishOutcome::Retry {
+                    error: "later".into(),
+                    delay: Duration::from_secs(3600),
+                },
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, vec![t.id]);
+    assert!(store.claim_due(&all(W1, 100)).await.unwrap().is_empty());
+    // A hand-back is due at once and does not spend the attempt.
+    let u = &first[1];
+    store
+        .finish(
+            W1,
+            &[Finish {
+                id: u.id,
+                attempt: 1,
+                outcome: FinishOutcome::HandBack,
+            }],
+        )
+        .await
+        .unwrap();
+    let again = store.claim_due(&all(W2, 100)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (u.id, 1));
+}
+
+async fn concurrent_claim_due_never_shares_a_task(store: Arc<dyn TaskStore>) {
+    let mut ids = many(&*store, "racer-a", 150).await;
+    ids.extend(many(&*store, "racer-b", 50).await);
+    let mut claimers = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let me = format!("puller-{w}");
+            let mut got = Vec::new();
+            loop {
+                let batch = store.claim_due(&all(&me, 16)).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|t| t.id));
+            }
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in claimers {
+        for id in c.await.unwrap() {
+            assert!(seen.insert(id), "claimed twice: {id}");
+        }
+    }
+    assert_eq!(seen.len(), ids.len(), "every task claimed");
+}
+
+async fn claim_due_interleaves_owners(store: Arc<dyn TaskStore>) {
+    // The busy owner queued long before the others.
+    many(&*store, "fair-a", 100).await;
+    let b = many(&*store, "fair-b", 5).await;
+    let c = many(&*store, "fair-c", 5).await;
+    let got = store.claim_due(&all(W1, 15)).await.unwrap();
+    assert_eq!(got.len(), 15);
+    for id in b.iter().chain(&c) {
+        assert!(
+            got.iter().any(|t| t.id == *id),
+            "a later owner waited behind the busy one"
+        );
+    }
+    // Round robin: one task per claim, starting after the last owner served.
+    let store2 = store.clone();
+    let mut order = Vec::new();
+    let mut after = String::new();
+    for _ in 0..3 {
+        let one = store2
+            .claim_due(&ClaimRequest {
+                after_owner: &after,
+                ..all(W1, 1)
+            })
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        after.clone_from(&one[0].owner_id);
+        order.push(after.clone());
+    }
+    assert_eq!(order, ["fair-a", "fair-a", "fair-a"], "only fair-a is left");
+    many(&*store, "fair-b", 2).await;
+    let mut seen = Vec::new();
+    let mut after = String::from("fair-a");
+    for _ in 0..2 {
+        let one = store
+            .claim_due(&ClaimRequest {
+                after_owner: &after,
+                ..all(W1, 1)
+            })
+            .await
+            .unwrap();
+        after.clone_from(&one[0].owner_id);
+        seen.push(after.clone());
+    }
+    assert_eq!(seen[0], "fair-b", "after fair-a comes fair-b");
+    // The slot kept for the others: the excluded owner gets nothing.
+    let others = store
+        .claim_due(&ClaimRequest {
+            exclude_owner: Some("fair-a"),
+            ..all(W1, 100)
+        })
+        .await
+        .unwrap();
+    assert!(others.iter().all(|t| t.owner_id != "fair-a"), "{others:?}");
+}
+
+async fn claims_honour_the_owner_cap(store: Arc<dyn TaskStore>) {
+    let a = many(&*store, "capped", 10).await;
+    let b = many(&*store, "uncapped", 2).await;
+    let capped = |limit| ClaimRequest {
+        owner_max_running: Some(3),
+        ..all(W1, limit)
+    };
+    let got = store.claim_due(&capped(20)).await.unwrap();
+    let of_a: Vec<_> = got.iter().filter(|t| t.owner_id == "capped").collect();
+    assert_eq!(of_a.len(), 3, "{got:?}");
+    assert_eq!(got.len(), 5, "the other owner is not held back");
+    assert!(store.claim_due(&capped(20)).await.unwrap().is_empty());
+    // The cap holds for claims by id (queue deliveries) too.
+    let waiting: Vec<TaskId> = a
+        .iter()
+        .copied()
+        .filter(|id| !got.iter().any(|t| t.id == *id))
+        .collect();
+    assert!(
+        store
+            .claim(&waiting, W2, LEASE, Some(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // One finishes: one more may start.
+    let done = of_a[0];
+    store
+        .finish(
+            W1,
+            &[Finish {
+                id: done.id,
+                attempt: 1,
+                outcome: FinishOutcome::Succeeded(json!({})),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.claim_due(&capped(20)).await.unwrap().len(), 1);
+    assert!(b.iter().all(|id| got.iter().any(|t| t.id == *id)));
+}
+
+async fn claim_scope_not_delivered_by(plain: &dyn TaskStore, azure: &dyn TaskStore) {
+    let foreign = many(plain, "flipper", 3).await;
+    let own = many(azure, "flipper", 2).await;
+    let scope = |stale| ClaimRequest {
+        scope: ClaimScope::NotDeliveredBy {
+            backend: "azure-queue",
+            stale,
+        },
+        ..all(W1, 100)
+    };
+    let got = azure
+        .claim_due(&scope(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let mut got_ids: Vec<TaskId> = got.iter().map(|t| t.id).collect();
+    got_ids.sort();
+    let mut want = foreign.clone();
+    want.sort();
+    assert_eq!(got_ids, want, "tasks of another backend are taken at once");
+    // The queue's own tasks only once their hand-off is stale.
+    let late = eventually(Duration::from_secs(10), "stale hand-offs", || async {
+        let got = azure
+            .claim_due(&scope(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert!(late.iter().all(|t| own.contains(&t.id)));
+}
+
+async fn batch_insert_keeps_order_and_keys(store: Arc<dyn TaskStore>) {
+    let key = |k: &str| Some(IdempotencyKey::parse(k).unwrap());
+    let mut earlier = new_task("batcher", TaskKind::SystemNoop);
+    earlier.idempotency_key = key("k-old");
+    let earlier = store.create_task(earlier).await.unwrap().task;
+    let mut items = Vec::new();
+    for k in [Some("k1"), None, Some("k-old"), Some("k1"), None] {
+        let mut t = new_task("batcher", TaskKind::SystemNoop);
+        t.idempotency_key = k.and_then(key);
+        items.push(t);
+    }
+    let wanted: Vec<TaskId> = items.iter().map(|t| t.id).collect();
+    let out = store.create_tasks(items).await.unwrap();
+    assert_eq!(out.len(), 5);
+    let created: Vec<bool> = out.iter().map(|c| c.created).collect();
+    assert_eq!(created, [true, true, false, false, true]);
+    assert_eq!(out[0].task.id, wanted[0]);
+    assert_eq!(out[1].task.id, wanted[1]);
+    assert_eq!(
+        out[2].task.id, earlier.id,
+        "an earlier key returns its task"
+    );
+    assert_eq!(out[3].task.id, wanted[0], "a key repeated in the batch");
+    assert_eq!(out[4].task.id, wanted[4]);
+    assert!(out.iter().all(|c| c.task.status == TaskStatus::Queued));
+    // Another owner's identical key is its own.
+    let mut other = new_task("someone-else", TaskKind::SystemNoop);
+    other.idempotency_key = key("k1");
+    let out = store.create_tasks(vec![other]).await.unwrap();
+    assert!(out[0].created);
 }

@@ -165,3 +165,44 @@ async fn dead_letter_removes(p: &Pair) {
         .unwrap();
     assert!(rest.is_empty(), "dead-lettered message still in the queue");
 }
+
+/// The suite of the store-backed backends (in-process, postgres), whose
+/// hand-off is a wake-up: `backend` is the web's side, `wakeups` what the
+/// worker waits on.
+pub async fn wake_conformance(backend: Arc<dyn TaskBackend>, wakeups: crate::wake::Wakeups) {
+    backend.check().await.unwrap();
+    // Drain a wake-up left by connecting (the LISTEN side wakes on connect).
+    let _ = wakeups.wait(Duration::from_millis(300)).await;
+    let one = msgs(1);
+    for round in 0..20 {
+        backend.enqueue(&one, Duration::ZERO).await.unwrap();
+        assert!(
+            wakeups.wait(Duration::from_secs(10)).await,
+            "hand-off {round} woke nobody"
+        );
+    }
+    // Many hand-offs at once wake the worker (coalesced: once or more).
+    let burst = msgs(500);
+    let mut calls = Vec::new();
+    for chunk in burst.chunks(5) {
+        let b = backend.clone();
+        let chunk = chunk.to_vec();
+        calls.push(tokio::spawn(async move {
+            b.enqueue(&chunk, Duration::ZERO).await
+        }));
+    }
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    assert!(
+        wakeups.wait(Duration::from_secs(10)).await,
+        "burst woke nobody"
+    );
+    // Nothing handed off: no wake-up.
+    while wakeups.wait(Duration::from_millis(300)).await {}
+    backend.enqueue(&[], Duration::ZERO).await.unwrap();
+    assert!(
+        !wakeups.wait(Duration::from_millis(300)).await,
+        "an empty hand-off woke the worker"
+    );
+}

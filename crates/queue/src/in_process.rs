@@ -1,17 +1,17 @@
 //! Phase 5: the in-process backend.
 //!
-//! The worker holds an [`InProcessQueue`], a bounded in-memory queue of task
-//! ids. The web reaches it over HTTP through [`HttpDispatcher`], which posts
-//! batches to the worker's internal endpoint ([`router`]:
-//! `POST /internal/tasks`, protected by `WORKER_API_TOKEN` when set). In
-//! `serve` (web and worker in one process) the web enqueues directly.
-//!
-//! The queue dies with its process; that is fine because the store holds
-//! every task and the worker's recovery sweeper hands queued tasks that
-//! nobody picked up to the backend again.
+//! One worker replica (guarded by a single-replica lock) takes its work
+//! straight from the store whenever it has free slots. The web's hand-off
+//! is a wake-up: [`HttpDispatcher`] posts the new task ids to the worker's
+//! internal endpoint ([`router`]: `POST /internal/tasks`, protected by
+//! `WORKER_API_TOKEN` when set), which wakes the worker's intake. In `serve`
+//! (web and worker in one process) the web wakes it directly
+//! ([`crate::wake::WakeBackend`]). Nothing is held in memory: a refused,
+//! lost or late hand-off delays a task by at most the worker's poll
+//! interval (`INTAKE_POLL_MS`), and a restarted worker finds its backlog in
+//! the store.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,209 +20,23 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use resume_agent_core::TaskId;
 use resume_agent_core::secret::Secret;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::{BackendError, Delivery, Message, Receipt, TaskBackend, TaskSource, ct_eq};
+use crate::wake::Wakeups;
+use crate::{BackendError, Message, TaskBackend, ct_eq};
 
 /// The backend name used in metrics.
 pub const NAME: &str = "in-process";
 
-#[derive(Default)]
-struct State_ {
-    queue: VecDeque<Message>,
-    /// Ids waiting in `queue`, so a re-dispatch of a waiting task is a no-op.
-    present: HashSet<TaskId>,
-}
+/// Most task ids one `POST /internal/tasks` may carry.
+pub const MAX_MESSAGES: usize = 1000;
 
-/// A bounded in-memory queue of task ids with delayed re-delivery.
-pub struct InProcessQueue {
-    state: Mutex<State_>,
-    notify: Notify,
-    capacity: usize,
-}
-
-impl std::fmt::Debug for InProcessQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InProcessQueue")
-            .field("capacity", &self.capacity)
-            .field("len", &self.len())
-            .finish()
-    }
-}
-
-impl InProcessQueue {
-    /// An empty queue holding at most `capacity` ids.
-    #[must_use]
-    pub fn new(capacity: usize) -> Arc<Self> {
-        Arc::new(Self {
-            state: Mutex::new(State_::default()),
-            notify: Notify::new(),
-            capacity: capacity.max(1),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State_> {
-        // The state stays consistent even if a holder panicked mid-way
-        // (every mutation is a single push/pop pair), so a poisoned lock is
-        // recovered rather than propagated.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Ids waiting.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.lock().queue.len()
-    }
-
-    /// True when nothing waits.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Appends messages now. Ids already waiting are skipped. Fails with
-    /// [`BackendError::Full`] when some did not fit (those that fit stay).
-    ///
-    /// # Errors
-    /// [`BackendError::Full`].
-    pub fn push(&self, messages: &[Message]) -> Result<(), BackendError> {
-        let mut full = false;
-        {
-            let mut st = self.lock();
-            for m in messages {
-                if st.present.contains(&m.task_id) {
-                    continue;
-                }
-                if st.queue.len() >= self.capacity {
-                    full = true;
-                    break;
-                }
-                st.present.insert(m.task_id);
-                st.queue.push_back(*m);
-            }
-        }
-        self.notify.notify_waiters();
-        self.notify.notify_one();
-        if full {
-            Err(BackendError::Full)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn push_later(self: &Arc<Self>, messages: Vec<Message>, delay: Duration) {
-        if delay.is_zero() {
-            let _ = self.push(&messages);
-            return;
-        }
-        // A lost timer (process exit) loses nothing: the store still has the
-        // task queued and the sweeper re-dispatches it once due.
-        let queue = Arc::downgrade(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if let Some(q) = queue.upgrade()
-                && q.push(&messages).is_err()
-            {
-                tracing::warn!(
-                    n = messages.len(),
-                    "in-process queue full; delayed tasks left to the sweeper"
-                );
-            }
-        });
-    }
-
-    fn pop(&self, max: usize) -> Vec<Message> {
-        let mut st = self.lock();
-        let n = max.min(st.queue.len());
-        let out: Vec<Message> = st.queue.drain(..n).collect();
-        for m in &out {
-            st.present.remove(&m.task_id);
-        }
-        out
-    }
-}
-
-/// In-process enqueue (used by `serve`, where web and worker share a process).
-pub struct LocalBackend(pub Arc<InProcessQueue>);
-
-#[async_trait]
-impl TaskBackend for LocalBackend {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn enqueue(&self, messages: &[Message], delay: Duration) -> Result<(), BackendError> {
-        if delay.is_zero() {
-            self.0.push(messages)
-        } else {
-            self.0.push_later(messages.to_vec(), delay);
-            Ok(())
-        }
-    }
-
-    async fn check(&self) -> Result<(), BackendError> {
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl TaskSource for Arc<InProcessQueue> {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-        _lease: Duration,
-    ) -> Result<Vec<Delivery>, BackendError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = self.notify.notified();
-            let got = self.pop(max);
-            if !got.is_empty() {
-                return Ok(got
-                    .into_iter()
-                    .map(|message| Delivery {
-                        message,
-                        receipt: Receipt::None,
-                        dequeue_count: 1,
-                    })
-                    .collect());
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(Vec::new());
-            }
-        }
-    }
-
-    async fn extend(&self, _delivery: &mut Delivery, _lease: Duration) -> Result<(), BackendError> {
-        // Nothing else can receive it: the lease lives in the store only.
-        Ok(())
-    }
-
-    async fn complete(&self, _delivery: &Delivery) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<(), BackendError> {
-        self.push_later(vec![delivery.message], delay);
-        Ok(())
-    }
-
-    async fn dead_letter(&self, _delivery: &Delivery) -> Result<(), BackendError> {
-        // No dead-letter queue in process: the store's `failed` row is the record.
-        Ok(())
-    }
-
-    async fn depth(&self) -> Option<u64> {
-        u64::try_from(self.len()).ok()
-    }
-}
+/// The longest `delay_ms` the internal endpoint accepts (one hour). The
+/// store's `run_after` decides when a task is due; the delay only says when
+/// a wake-up is useful, so a longer one is refused rather than held.
+pub const MAX_DELAY_MS: u64 = 3_600_000;
 
 /// Body of `POST /internal/tasks`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -236,18 +50,20 @@ pub struct DispatchRequest {
 
 #[derive(Clone)]
 struct RouterState {
-    queue: Arc<InProcessQueue>,
+    wakeups: Wakeups,
     token: Option<Secret>,
 }
 
-/// The worker's internal dispatch endpoint, `POST /internal/tasks`. With a
+/// The worker's internal hand-off endpoint, `POST /internal/tasks`. With a
 /// token configured, a request without `Authorization: Bearer <token>` is
-/// answered 401 and nothing is enqueued (compared in constant time).
-pub fn router(queue: Arc<InProcessQueue>, token: Option<Secret>) -> Router {
+/// answered 401 (compared in constant time). A valid request wakes the
+/// worker's intake; at most [`MAX_MESSAGES`] ids and a delay of at most
+/// [`MAX_DELAY_MS`] are accepted, and nothing is kept in memory.
+pub fn router(wakeups: Wakeups, token: Option<Secret>) -> Router {
     Router::new()
         .route("/internal/tasks", post(dispatch))
-        .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
-        .with_state(RouterState { queue, token })
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .with_state(RouterState { wakeups, token })
 }
 
 fn problem(status: StatusCode, detail: &str) -> Response {
@@ -289,17 +105,22 @@ async fn dispatch(
         Ok(b) => b,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.body_text()),
     };
-    let delay = Duration::from_millis(req.delay_ms.min(7 * 24 * 3600 * 1000));
-    let result = if delay.is_zero() {
-        st.queue.push(&req.messages)
-    } else {
-        st.queue.push_later(req.messages, delay);
-        Ok(())
-    };
-    match result {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "the worker queue is full"),
+    if req.messages.len() > MAX_MESSAGES {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("at most {MAX_MESSAGES} task ids per request"),
+        );
     }
+    if req.delay_ms > MAX_DELAY_MS {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!("delay_ms must be at most {MAX_DELAY_MS}"),
+        );
+    }
+    if !req.messages.is_empty() {
+        st.wakeups.wake();
+    }
+    StatusCode::ACCEPTED.into_response()
 }
 
 struct Job {
@@ -327,6 +148,7 @@ impl std::fmt::Debug for HttpDispatcher {
 
 /// Most messages one dispatch request carries.
 const MAX_BATCH: usize = 512;
+const _: () = assert!(MAX_BATCH <= MAX_MESSAGES);
 
 impl HttpDispatcher {
     /// A dispatcher for the worker at `base_url`. Spawns its batching loop
@@ -462,26 +284,6 @@ impl TaskBackend for HttpDispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg() -> Message {
-        Message {
-            task_id: TaskId::new(),
-            attempt: 0,
-        }
-    }
-
-    #[test]
-    fn push_is_bounded_and_deduplicated() {
-        let q = InProcessQueue::new(2);
-        let a = msg();
-        q.push(&[a, a]).unwrap();
-        assert_eq!(q.len(), 1);
-        assert!(matches!(q.push(&[msg(), msg()]), Err(BackendError::Full)));
-        assert_eq!(q.len(), 2);
-        assert_eq!(q.pop(10).len(), 2);
-        q.push(&[a]).unwrap();
-        assert_eq!(q.len(), 1, "a popped id can be queued again");
-    }
 
     #[test]
     fn tokens_compare_exactly() {

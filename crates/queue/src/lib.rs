@@ -7,19 +7,26 @@
 //!   worker uses: receive, extend, complete, release, dead-letter);
 //! - [`Message`], the plain JSON every backend carries: a task id and the
 //!   attempt number, never the payload (the database holds the truth);
-//! - [`azure_queue`]: Phase 6 — Azure Queue Storage (any number of workers);
-//! - [`in_process`]: Phase 5 — a bounded in-memory queue inside the worker,
-//!   fed over HTTP by the web (or directly in `serve`);
-//! - `conformance` (feature `testing`): the suite every backend must pass.
+//! - [`azure_queue`]: Phase 6 — Azure Queue Storage (any number of workers;
+//!   the queue delivers, the store finds what the queue never got);
+//! - [`in_process`]: Phase 5 — one worker taking its work from the store,
+//!   woken over HTTP by the web (or directly in `serve`);
+//! - [`postgres`]: any number of workers taking their work from PostgreSQL,
+//!   woken by `LISTEN/NOTIFY`;
+//! - [`wake`]: the wake-up signal of the store-backed backends;
+//! - `conformance` (feature `testing`): the suites every backend must pass.
 //!
 //! It must not touch the task store or run tasks: deciding whether a
 //! delivery may run (the conditional claim) is the worker's job, and a
-//! backend may deliver a message more than once.
+//! backend may deliver a message more than once. (The `postgres` backend
+//! talks to PostgreSQL only for `LISTEN/NOTIFY`, never to the task table.)
 
 pub mod azure_queue;
 #[cfg(feature = "testing")]
 pub mod conformance;
 pub mod in_process;
+pub mod postgres;
+pub mod wake;
 
 use std::time::Duration;
 
@@ -54,7 +61,7 @@ pub enum BackendError {
 /// The producer side: hand stored tasks to the backend.
 #[async_trait]
 pub trait TaskBackend: Send + Sync + 'static {
-    /// `in-process` or `azure-queue` (the `backend` metrics label).
+    /// `in-process`, `postgres` or `azure-queue` (the `backend` metrics label).
     fn name(&self) -> &'static str;
 
     /// Delivers `messages`, visible to workers after `delay`.

@@ -93,6 +93,10 @@ fn describe() {
         "Tasks accepted by the web API, by kind."
     );
     describe_counter!(
+        "files_expired_total",
+        "Files deleted by the retention sweep (FILE_RETENTION_DAYS), bytes and derived blobs included."
+    );
+    describe_counter!(
         "tasks_completed_total",
         "Attempts that ended, by kind and outcome (succeeded, failed, cancelled, retried)."
     );
@@ -129,7 +133,7 @@ fn describe() {
     );
     describe_counter!(
         "task_dispatch_errors_total",
-        "Hand-offs to the task backend that failed (the recovery sweeper retries them)."
+        "Hand-offs to the task backend that failed (the task is stored: workers find it in the store)."
     );
     describe_counter!(
         "task_deliveries_dropped_total",
@@ -140,8 +144,8 @@ fn describe() {
         "Running tasks whose lease expired and were recovered, by kind."
     );
     describe_counter!(
-        "tasks_redispatched_total",
-        "Queued tasks handed to the backend again by the sweeper."
+        "tasks_claimed_total",
+        "Tasks claimed by this worker, by how they were found: via=store (a batch claim from the store) or via=delivery (a queue message)."
     );
     describe_counter!(
         "tasks_pruned_total",

@@ -1,10 +1,27 @@
 //! Who is calling. `AUTH_MODE=none`: everyone is `DEFAULT_OWNER_USER_ID`.
 //! `AUTH_MODE=jwt`: an `Authorization: Bearer` token verified against a
 //! JWKS the way Microsoft Entra ID issues them (issuer, audience, expiry,
-//! not-before, an algorithm allow-list; keys cached and refreshed when a
-//! token names an unknown `kid`), the owner taken from a configurable claim.
+//! not-before, an algorithm allow-list), the owner taken from a configurable
+//! claim.
+//!
+//! The key set is cached and refreshed:
+//! - **periodically**: it expires after the JWKS response's
+//!   `Cache-Control: max-age` bounded to `[JWT_JWKS_MIN_REFRESH_SECS,
+//!   JWT_JWKS_MAX_REFRESH_SECS]` (`JWT_JWKS_REFRESH_SECS` without one); the
+//!   first token after that refreshes it, so a key withdrawn from the JWKS
+//!   stops verifying within that interval;
+//! - **on an unknown `kid`** (rotation), but only when the set is older
+//!   than `JWT_JWKS_MIN_REFRESH_SECS`: while it is fresh an unknown `kid` is
+//!   401 at once, without a fetch;
+//! - **single-flight**: concurrent callers that need a refresh wait for one
+//!   fetch and use its result;
+//! - **with backoff** after failures (1 s doubling to 60 s): meanwhile no
+//!   fetch is made; known keys keep verifying (availability over a JWKS
+//!   outage) and unknown ones are 401 (503 only while no set was ever
+//!   fetched).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -12,7 +29,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use resume_agent_core::OwnerId;
 use resume_agent_core::config::Source;
 use serde_json::Value;
-use tokio::sync::RwLock;
 
 /// Settings of `AUTH_MODE=jwt`.
 #[derive(Debug, Clone)]
@@ -33,6 +49,12 @@ pub struct JwtConfig {
     /// this interval when tokens name unknown keys (a flood of bogus `kid`s
     /// must not become a flood of JWKS fetches).
     pub min_refresh: Duration,
+    /// `JWT_JWKS_REFRESH_SECS` (default 300): how long a fetched set is
+    /// used when the response has no `Cache-Control: max-age`.
+    pub refresh: Duration,
+    /// `JWT_JWKS_MAX_REFRESH_SECS` (default 3600): the longest a set is used
+    /// whatever `max-age` says.
+    pub max_refresh: Duration,
 }
 
 /// A configuration error naming the variable.
@@ -106,6 +128,8 @@ impl JwtConfig {
             algorithms,
             leeway: num("JWT_LEEWAY_SECS", 60)?,
             min_refresh: Duration::from_secs(num("JWT_JWKS_MIN_REFRESH_SECS", 10)?),
+            refresh: Duration::from_secs(num("JWT_JWKS_REFRESH_SECS", 300)?.max(1)),
+            max_refresh: Duration::from_secs(num("JWT_JWKS_MAX_REFRESH_SECS", 3600)?.max(1)),
         })
     }
 }
@@ -125,16 +149,38 @@ pub enum AuthError {
     KeysUnavailable,
 }
 
-struct Keys {
-    by_kid: HashMap<String, (DecodingKey, Option<Algorithm>)>,
+type KeyEntry = (DecodingKey, Option<Algorithm>);
+
+/// One fetched key set. Replaced whole on each successful fetch.
+#[derive(Default)]
+struct KeySet {
+    by_kid: HashMap<String, KeyEntry>,
+    /// When it was fetched (None: never).
     fetched: Option<Instant>,
+    /// When it must be fetched again.
+    expires: Option<Instant>,
+    /// Bumped on each successful fetch (single-flight: a waiter that sees a
+    /// newer generation uses it instead of fetching again).
+    generation: u64,
 }
+
+/// Failures since the last successful fetch.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// Verifies bearer tokens against a JWKS.
 pub struct JwtVerifier {
     cfg: JwtConfig,
     http: reqwest::Client,
-    keys: RwLock<Keys>,
+    keys: std::sync::RwLock<Arc<KeySet>>,
+    /// Held while fetching: the single flight, and the backoff state.
+    fetch: tokio::sync::Mutex<Backoff>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -143,6 +189,25 @@ impl std::fmt::Debug for JwtVerifier {
             .field("issuer", &self.cfg.issuer)
             .finish_non_exhaustive()
     }
+}
+
+/// `max-age` of a `Cache-Control` value (`no-cache`/`no-store` → 0).
+fn max_age(cache_control: &str) -> Option<Duration> {
+    let mut age = None;
+    for d in cache_control.split(',').map(str::trim) {
+        let lower = d.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(v) = lower.strip_prefix("max-age=") {
+            age = v
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    age
 }
 
 impl JwtVerifier {
@@ -162,19 +227,84 @@ impl JwtVerifier {
         Ok(Self {
             cfg,
             http,
-            keys: RwLock::new(Keys {
-                by_kid: HashMap::new(),
-                fetched: None,
-            }),
+            keys: std::sync::RwLock::new(Arc::new(KeySet::default())),
+            fetch: tokio::sync::Mutex::new(Backoff::default()),
         })
     }
 
-    /// Fetches the JWKS now (start-up warm-up and tests).
+    fn current(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Fetches the JWKS now, whatever the cache and the backoff say
+    /// (start-up warm-up and tests); concurrent callers share one fetch.
     ///
     /// # Errors
     /// When the JWKS cannot be fetched or read.
     pub async fn refresh(&self) -> Result<usize, AuthError> {
-        let set: JwkSet = self
+        let mut backoff = self.fetch.lock().await;
+        let set = self.fetch_locked(&mut backoff).await?;
+        Ok(set.by_kid.len())
+    }
+
+    /// A refresh unless one newer than `seen` happened meanwhile (then its
+    /// set), or while backing off after failures (then an error, no fetch).
+    async fn refresh_after(&self, seen: u64) -> Result<Arc<KeySet>, AuthError> {
+        let mut backoff = self.fetch.lock().await;
+        let cur = self.current();
+        if cur.generation != seen {
+            return Ok(cur);
+        }
+        if backoff.retry_at.is_some_and(|at| Instant::now() < at) {
+            return Err(AuthError::KeysUnavailable);
+        }
+        self.fetch_locked(&mut backoff).await
+    }
+
+    async fn fetch_locked(&self, backoff: &mut Backoff) -> Result<Arc<KeySet>, AuthError> {
+        match self.fetch_set().await {
+            Ok((by_kid, ttl)) => {
+                let now = Instant::now();
+                let ttl = ttl.unwrap_or(self.cfg.refresh).clamp(
+                    self.cfg.min_refresh,
+                    self.cfg.max_refresh.max(self.cfg.min_refresh),
+                );
+                let mut keys = self
+                    .keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let set = Arc::new(KeySet {
+                    by_kid,
+                    fetched: Some(now),
+                    expires: Some(now + ttl),
+                    generation: keys.generation + 1,
+                });
+                *keys = set.clone();
+                *backoff = Backoff::default();
+                tracing::info!(keys = set.by_kid.len(), ?ttl, "JWKS refreshed");
+                Ok(set)
+            }
+            Err(e) => {
+                backoff.failures = backoff.failures.saturating_add(1);
+                let wait = BACKOFF_BASE
+                    .saturating_mul(2u32.saturating_pow(backoff.failures.saturating_sub(1).min(16)))
+                    .min(BACKOFF_MAX);
+                backoff.retry_at = Some(Instant::now() + wait);
+                tracing::warn!(
+                    failures = backoff.failures,
+                    ?wait,
+                    "JWKS refresh failed; backing off"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch_set(&self) -> Result<(HashMap<String, KeyEntry>, Option<Duration>), AuthError> {
+        let resp = self
             .http
             .get(&self.cfg.jwks_url)
             .send()
@@ -183,13 +313,16 @@ impl JwtVerifier {
             .map_err(|e| {
                 tracing::warn!(error = %e.without_url(), "fetching the JWKS failed");
                 AuthError::KeysUnavailable
-            })?
-            .json()
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e.without_url(), "the JWKS is not valid JSON");
-                AuthError::KeysUnavailable
             })?;
+        let ttl = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age);
+        let set: JwkSet = resp.json().await.map_err(|e| {
+            tracing::warn!(error = %e.without_url(), "the JWKS is not valid JSON");
+            AuthError::KeysUnavailable
+        })?;
         let mut by_kid = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else {
@@ -206,36 +339,37 @@ impl JwtVerifier {
                 Err(e) => tracing::warn!(kid, error = %e, "skipping an unusable JWKS key"),
             }
         }
-        let n = by_kid.len();
-        let mut keys = self.keys.write().await;
-        keys.by_kid = by_kid;
-        keys.fetched = Some(Instant::now());
-        tracing::info!(keys = n, "JWKS refreshed");
-        Ok(n)
+        Ok((by_kid, ttl))
     }
 
-    async fn key(&self, kid: &str) -> Result<(DecodingKey, Option<Algorithm>), AuthError> {
-        {
-            let keys = self.keys.read().await;
-            if let Some(k) = keys.by_kid.get(kid) {
+    async fn key(&self, kid: &str) -> Result<KeyEntry, AuthError> {
+        let unknown = || AuthError::Invalid("unknown signing key".into());
+        let set = self.current();
+        let now = Instant::now();
+        let expired = set.expires.is_none_or(|e| now >= e);
+        if let Some(k) = set.by_kid.get(kid) {
+            if !expired {
                 return Ok(k.clone());
             }
-            if keys
-                .fetched
-                .is_some_and(|t| t.elapsed() < self.cfg.min_refresh)
-            {
-                return Err(AuthError::Invalid("unknown signing key".into()));
-            }
+            // Time for the periodic refresh: the key must still be listed.
+            return match self.refresh_after(set.generation).await {
+                Ok(fresh) => fresh.by_kid.get(kid).cloned().ok_or_else(unknown),
+                // The JWKS is unreachable: keep verifying with what we had.
+                Err(_) => Ok(k.clone()),
+            };
         }
-        // Unknown key: the issuer may have rotated; refresh once.
-        self.refresh().await?;
-        self.keys
-            .read()
-            .await
-            .by_kid
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| AuthError::Invalid("unknown signing key".into()))
+        let fresh = set
+            .fetched
+            .is_some_and(|t| now.duration_since(t) < self.cfg.min_refresh);
+        if fresh && !expired {
+            return Err(unknown());
+        }
+        // Unknown key: the issuer may have rotated; refresh (once for all).
+        match self.refresh_after(set.generation).await {
+            Ok(fresh) => fresh.by_kid.get(kid).cloned().ok_or_else(unknown),
+            Err(_) if set.fetched.is_some() => Err(unknown()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Verifies a token and returns its owner.
@@ -317,4 +451,22 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_age;
+    use std::time::Duration;
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(
+            max_age("public, max-age=3600"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(max_age("max-age=\"5\""), Some(Duration::from_secs(5)));
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("max-age=x"), None);
+    }
 }

@@ -1,4 +1,7 @@
-//! `POST /api/files` (multipart, field `file`) and `GET /api/files/{id}`.
+//! `POST /api/files` (multipart, field `file`), `GET /api/files/{id}`
+//! (streamed from the blob store, never buffered whole) and
+//! `DELETE /api/files/{id}` (the bytes and every derived blob, then the
+//! metadata).
 //!
 //! Bytes go to the `BlobStore` under a generated name (`files/{id}/original`),
 //! metadata to the store. The content type is sniffed from the bytes, never
@@ -10,8 +13,9 @@ use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use resume_agent_core::OwnerId;
 use resume_agent_core::blob::BlobError;
-use resume_agent_core::file::{NewFile, StoredFile, original_key, plain_filename};
+use resume_agent_core::file::{NewFile, StoredFile, file_prefix, original_key, plain_filename};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -28,6 +32,23 @@ fn blob_err(e: BlobError) -> ApiError {
             ApiError::Internal(format!("generated an invalid blob key {k}"))
         }
     }
+}
+
+/// 413 when `adding` more bytes would take the owner past
+/// `OWNER_MAX_STORED_BYTES`. Checked against the stored total, so uploads
+/// racing each other may pass it by at most what is in flight at once.
+async fn check_storage_quota(st: &AppState, owner: &OwnerId, adding: u64) -> Result<(), ApiError> {
+    let max = st.quotas.max_stored_bytes;
+    if max == 0 {
+        return Ok(());
+    }
+    let used = u64::try_from(st.deps.store.owner_stored_bytes(owner).await?).unwrap_or(0);
+    if used.saturating_add(adding) > max || (adding == 0 && used >= max) {
+        return Err(ApiError::StorageQuota(format!(
+            "the owner's files would take more than the quota of {max} bytes ({used} stored); delete files first"
+        )));
+    }
+    Ok(())
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -49,7 +70,7 @@ pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
         (status = 400, description = "No `file` field, or a malformed multipart body", content_type = "application/problem+json", body = crate::openapi::Problem),
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 413, description = "Over the size limit (FILE_MAX_BYTES)", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 413, description = "Over the size limit (FILE_MAX_BYTES), or past the owner's OWNER_MAX_STORED_BYTES quota (type /problems/storage-quota-exceeded)", content_type = "application/problem+json", body = crate::openapi::Problem),
         (status = 415, description = "Not multipart, or a file type that is not supported", content_type = "application/problem+json", body = crate::openapi::Problem),
         (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
@@ -83,6 +104,16 @@ pub async fn upload(
         // Refused before reading a byte of it.
         return Err(too_large(limit));
     }
+    // Refused before reading when the owner is at the quota already.
+    check_storage_quota(
+        &st,
+        &owner,
+        declared
+            .unwrap_or(0)
+            .saturating_sub(MULTIPART_OVERHEAD as u64)
+            .min(limit as u64),
+    )
+    .await?;
     let mut multipart = Multipart::from_request(req, &st).await.map_err(|e| {
         ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
     })?;
@@ -145,6 +176,7 @@ pub async fn upload(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
+    check_storage_quota(&st, &owner, bytes.len() as u64).await?;
     let id = uuid::Uuid::now_v7();
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let key = original_key(id).map_err(blob_err)?;
@@ -208,13 +240,16 @@ pub async fn download(
         .get_file(&owner, id)
         .await?
         .ok_or(ApiError::NotFound("no such file"))?;
-    let bytes = st
+    // Streamed: a slow reader holds one chunk, not the file (and the
+    // server's write timeout closes a reader that stops).
+    let blob = st
         .deps
         .blobs
-        .get(&original_key(id).map_err(blob_err)?)
+        .get_stream(&original_key(id).map_err(blob_err)?)
         .await
         .map_err(blob_err)?
-        .ok_or_else(|| ApiError::Internal(format!("file {id} has metadata but no bytes")))?;
+        // Deleted between the two reads.
+        .ok_or(ApiError::NotFound("no such file"))?;
     let ascii: String = meta
         .filename
         .chars()
@@ -227,8 +262,16 @@ pub async fn download(
         })
         .collect();
     let disposition = format!("attachment; filename=\"{ascii}\"");
-    let mut resp = (StatusCode::OK, bytes).into_response();
+    let size = blob.size;
+    let chunks = futures::TryStreamExt::map_err(blob.chunks, |e| {
+        tracing::warn!(error = %e, "a file download broke off");
+        std::io::Error::other("file storage failed mid-download")
+    });
+    let mut resp = (StatusCode::OK, axum::body::Body::from_stream(chunks)).into_response();
     let h = resp.headers_mut();
+    if let Some(n) = size {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(&meta.content_type)
@@ -242,4 +285,46 @@ pub async fn download(
         HeaderValue::from_static("nosniff"),
     );
     Ok(resp)
+}
+
+/// `DELETE /api/files/{id}`.
+#[utoipa::path(delete, path = "/api/files/{id}", tag = "files",
+    description = "Delete one of the caller's files: its bytes and every blob derived from them (extracted text, parse) go too. Tasks that used it keep their results.",
+    params(("id" = String, Path, description = "File id (UUID)", format = Uuid)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not a UUID", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 404, description = "Unknown, or another owner's", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 429, description = "Rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "Database or file storage unavailable", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = [])))]
+pub async fn delete(
+    State(st): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a valid file id (a UUID)")))?;
+    if st.deps.store.get_file(&owner, id).await?.is_none() {
+        return Err(ApiError::NotFound("no such file"));
+    }
+    // Blobs first: if this fails half-way the row is still there and a
+    // retry (or the retention sweep) finds it; the other order could leave
+    // bytes nobody can find.
+    st.deps
+        .blobs
+        .delete_prefix(&file_prefix(id).map_err(blob_err)?)
+        .await
+        .map_err(blob_err)?;
+    if st.deps.store.delete_file(&owner, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        // Another request deleted it meanwhile.
+        Err(ApiError::NotFound("no such file"))
+    }
 }

@@ -11,8 +11,11 @@
 //! Layout: [`error`] (one error enum → problem+json), [`extract`] (JSON
 //! body, owner), [`auth`] (bearer tokens against a JWKS), [`limits`]
 //! (per-owner rate limit, stream caps), [`tasks`] (the task routes),
-//! [`events`] (SSE), [`openapi`] (the generated document and its page), this
-//! file (settings, the app: build, bind, serve, drain).
+//! [`events`] (SSE), [`openapi`] (the generated document and its page),
+//! [`server`] (the HTTP edge: accept loop, time and connection limits),
+//! [`paging`] (list pages bounded in bytes), [`retention`] (the file
+//! retention sweep), this file (settings, the app: build, bind, serve,
+//! drain).
 
 pub mod auth;
 pub mod error;
@@ -21,6 +24,9 @@ pub mod extract;
 pub mod files;
 pub mod limits;
 pub mod openapi;
+pub mod paging;
+pub mod retention;
+pub mod server;
 pub mod tasks;
 
 use std::net::SocketAddr;
@@ -72,6 +78,36 @@ pub struct WebSettings {
     pub streams: events::StreamSettings,
     /// `FILE_MAX_BYTES` (default 10 MiB): upload limit (413 above).
     pub file_max_bytes: usize,
+    /// Time and connection limits of the listener (`HTTP_*`).
+    pub edge: server::EdgeSettings,
+    /// `RATE_LIMIT_IP_RPS` (default 10; 0 = off): failed authentications
+    /// (401) per second per client address, checked before authentication
+    /// (see [`limits::per_client`]).
+    pub ip_rate_rps: f64,
+    /// `RATE_LIMIT_IP_BURST` (default 5 × rate).
+    pub ip_rate_burst: f64,
+    /// `TRUST_FORWARDED_FOR` (default false): take the client address from
+    /// the last `X-Forwarded-For` entry (set it behind an ingress that
+    /// appends it; never on a listener clients reach directly).
+    pub trust_forwarded_for: bool,
+    /// Per-owner quotas (`OWNER_MAX_STORED_BYTES`, `OWNER_MAX_QUEUED_TASKS`).
+    pub quotas: Quotas,
+    /// `LIST_MAX_BYTES` (default 4 MiB): a list page stops before passing
+    /// this many bytes of tasks (at least one task), `next_cursor` set.
+    pub list_max_bytes: usize,
+    /// The file retention sweep (`FILE_RETENTION_DAYS`, `FILE_RETENTION_SWEEP_SECS`).
+    pub retention: retention::RetentionSettings,
+}
+
+/// Per-owner caps; 0 turns one off.
+#[derive(Debug, Clone, Copy)]
+pub struct Quotas {
+    /// `OWNER_MAX_STORED_BYTES` (default 1 GiB): an upload that would pass
+    /// it is refused with 413.
+    pub max_stored_bytes: u64,
+    /// `OWNER_MAX_QUEUED_TASKS` (default 100000): a submission while the
+    /// owner has this many queued is refused with 429.
+    pub max_queued_tasks: u32,
 }
 
 /// A web setting that does not parse, naming the variable.
@@ -96,6 +132,31 @@ fn num<T: std::str::FromStr>(
             reason: "not a number".into(),
         }),
     }
+}
+
+/// Whole seconds, at least 1.
+fn secs(src: &dyn Source, var: &'static str, default: Duration) -> Result<Duration, SettingsError> {
+    let n: u64 = num(src, var, default.as_secs())?;
+    if n == 0 {
+        return Err(SettingsError {
+            var,
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(Duration::from_secs(n))
+}
+
+fn positive(src: &dyn Source, var: &'static str, default: usize) -> Result<usize, SettingsError> {
+    let n: usize = num(src, var, default)?;
+    if n == 0 {
+        return Err(SettingsError {
+            var,
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(n)
 }
 
 impl WebSettings {
@@ -127,6 +188,7 @@ impl WebSettings {
             0.0
         };
         let rate_rps: f64 = num(src, "RATE_LIMIT_RPS", default_rate)?;
+        let ip_rate_rps: f64 = num(src, "RATE_LIMIT_IP_RPS", 10.0)?;
         let defaults = events::StreamSettings::default();
         Ok(Self {
             auth,
@@ -141,6 +203,41 @@ impl WebSettings {
                 ..defaults
             },
             file_max_bytes: num(src, "FILE_MAX_BYTES", 10 * 1024 * 1024)?,
+            edge: {
+                let d = server::EdgeSettings::default();
+                server::EdgeSettings {
+                    header_timeout: secs(src, "HTTP_HEADER_TIMEOUT_SECS", d.header_timeout)?,
+                    idle_timeout: secs(src, "HTTP_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
+                    write_timeout: secs(src, "HTTP_WRITE_TIMEOUT_SECS", d.write_timeout)?,
+                    max_connections: positive(src, "HTTP_MAX_CONNECTIONS", d.max_connections)?,
+                    max_uri_bytes: positive(src, "HTTP_MAX_URI_BYTES", d.max_uri_bytes)?,
+                    max_header_bytes: positive(src, "HTTP_MAX_HEADER_BYTES", d.max_header_bytes)?,
+                }
+            },
+            ip_rate_rps,
+            ip_rate_burst: num(src, "RATE_LIMIT_IP_BURST", (ip_rate_rps * 5.0).max(1.0))?,
+            trust_forwarded_for: match src.get("TRUST_FORWARDED_FOR").as_deref().map(str::trim) {
+                None | Some("" | "false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(v) => {
+                    return Err(SettingsError {
+                        var: "TRUST_FORWARDED_FOR",
+                        value: v.to_owned(),
+                        reason: "expected true or false".into(),
+                    });
+                }
+            },
+            quotas: Quotas {
+                max_stored_bytes: num(src, "OWNER_MAX_STORED_BYTES", 1024 * 1024 * 1024)?,
+                max_queued_tasks: num(src, "OWNER_MAX_QUEUED_TASKS", 100_000)?,
+            },
+            list_max_bytes: positive(src, "LIST_MAX_BYTES", 4 * 1024 * 1024)?,
+            retention: retention::RetentionSettings {
+                max_age: Duration::from_secs(
+                    num::<u64>(src, "FILE_RETENTION_DAYS", 30)?.saturating_mul(86_400),
+                ),
+                interval: secs(src, "FILE_RETENTION_SWEEP_SECS", Duration::from_secs(3600))?,
+            },
         })
     }
 }
@@ -162,6 +259,18 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Upload limit.
     pub file_max_bytes: usize,
+    /// Per-client-address request rate limit, before authentication.
+    pub ip_rate: Arc<limits::RateLimiter>,
+    /// Client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// Per-owner quotas.
+    pub quotas: Quotas,
+    /// Cached per-owner queued counts for the queued-task quota.
+    pub queued: Arc<limits::QueuedCounts>,
+    /// Byte budget of one list page.
+    pub list_max_bytes: usize,
+    /// URI and header limits (414, 431).
+    pub edge: server::EdgeSettings,
     /// Cancelled when the web starts draining: open event streams end so
     /// that the drain is not held up by long-lived responses.
     pub stopping: CancellationToken,
@@ -175,6 +284,9 @@ pub struct WebApp {
     draining: Arc<AtomicBool>,
     stopping: CancellationToken,
     grace: Duration,
+    edge: server::EdgeSettings,
+    retention: retention::RetentionSettings,
+    deps: Deps,
 }
 
 impl WebApp {
@@ -209,7 +321,7 @@ impl WebApp {
         let draining = Arc::new(AtomicBool::new(false));
         let stopping = CancellationToken::new();
         let state = AppState {
-            deps,
+            deps: deps.clone(),
             auth: settings.auth,
             rate: Arc::new(limits::RateLimiter::new(
                 settings.rate_rps,
@@ -219,6 +331,15 @@ impl WebApp {
             streams_cfg: settings.streams,
             max_body_bytes: config.web.max_body_bytes,
             file_max_bytes: settings.file_max_bytes,
+            ip_rate: Arc::new(limits::RateLimiter::new(
+                settings.ip_rate_rps,
+                settings.ip_rate_burst,
+            )),
+            trust_forwarded_for: settings.trust_forwarded_for,
+            quotas: settings.quotas,
+            queued: Arc::default(),
+            list_max_bytes: settings.list_max_bytes,
+            edge: settings.edge,
             stopping: stopping.clone(),
             draining: draining.clone(),
         };
@@ -229,6 +350,9 @@ impl WebApp {
             draining,
             stopping,
             grace: config.worker.shutdown_grace,
+            edge: settings.edge,
+            retention: settings.retention,
+            deps,
         })
     }
 
@@ -247,12 +371,33 @@ impl WebApp {
         let draining = self.draining.clone();
         let stopping = self.stopping.clone();
         let signal = shutdown.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let stop_accepting = CancellationToken::new();
+        let stop = stop_accepting.clone();
+        let sweep_stop = shutdown.child_token();
+        // The file retention sweep runs beside the server, stopped with it.
+        let sweep = tokio::spawn(retention::run(
+            self.deps.store.clone(),
+            self.deps.blobs.clone(),
+            self.retention,
+            sweep_stop.clone(),
+        ));
+        // On the signal: report not-ready, end event streams, stop
+        // accepting; then wait (it never completes: serve or the deadline
+        // ends the select below).
+        let on_signal = async move {
             signal.cancelled().await;
             draining.store(true, Ordering::SeqCst);
             stopping.cancel();
             tracing::info!("web draining: finishing in-flight requests");
-        });
+            stop.cancel();
+            std::future::pending::<()>().await;
+        };
+        let serve = async move {
+            let r = server::serve(self.listener, self.router, self.edge, stop_accepting).await;
+            sweep_stop.cancel();
+            let _ = sweep.await;
+            r
+        };
         let grace = self.grace;
         // In-flight requests get the grace period; then the process goes.
         let deadline = async move {
@@ -266,6 +411,7 @@ impl WebApp {
         tokio::select! {
             r = serve => r,
             () = deadline => Ok(()),
+            () = on_signal => Ok(()),
         }
     }
 }
@@ -276,6 +422,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/health", get(health))
         .route("/api/ready", get(ready))
         .route("/api/tasks", post(tasks::create).get(tasks::list))
+        .route("/api/tasks/batch", post(tasks::create_batch))
         .route("/api/tasks/{id}", get(tasks::get_one))
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
         .route("/api/tasks/{id}/events", get(events::events))
@@ -286,26 +433,98 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 state.file_max_bytes + files::MULTIPART_OVERHEAD,
             )),
         )
-        .route("/api/files/{id}", get(files::download))
+        .route(
+            "/api/files/{id}",
+            get(files::download).delete(files::delete),
+        )
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/docs", get(openapi::docs_page))
         .route("/metrics", get(metrics_endpoint))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::per_client,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             request_timeout,
             timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.edge,
+            edge_limits,
         ))
         .layer(axum::middleware::from_fn(
             resume_agent_telemetry::http_metrics,
         ))
         .layer(axum::middleware::from_fn(catch_panic))
+        .layer(axum::middleware::from_fn(error::problem_layer))
 }
 
+/// 414 and 431 as problem+json, below hyper's own (bare) limits.
+async fn edge_limits(
+    State(edge): State<server::EdgeSettings>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > edge.max_uri_bytes {
+        return ApiError::UriTooLong(format!(
+            "the request target is longer than {} bytes",
+            edge.max_uri_bytes
+        ))
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > server::MAX_HEADERS || bytes > edge.max_header_bytes {
+        return ApiError::HeadersTooLarge(format!(
+            "at most {} headers and {} bytes of headers are accepted",
+            server::MAX_HEADERS,
+            edge.max_header_bytes
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The per-request timeout. A request whose body has not fully arrived when
+/// it fires is a slow client (408, the connection closed), not a slow
+/// server (503).
 async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    let headers = req.headers();
+    let has_body = headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let (req, body_done) = if has_body {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let (parts, body) = req.into_parts();
+        let end = futures::stream::poll_fn(move |_| {
+            flag.store(true, Ordering::SeqCst);
+            std::task::Poll::Ready(None::<Result<bytes::Bytes, axum::Error>>)
+        });
+        let body = axum::body::Body::from_stream(body.into_data_stream().chain(end));
+        (Request::from_parts(parts, body), Some(done))
+    } else {
+        (req, None)
+    };
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
+        Err(_) if body_done.is_some_and(|d| !d.load(Ordering::SeqCst)) => {
+            ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {}s",
+                limit.as_secs()
+            ))
+            .into_response()
+        }
         Err(_) => {
             ApiError::Unavailable(format!("the request took longer than {}s", limit.as_secs()))
                 .into_response()

@@ -186,6 +186,24 @@ pub struct FailPayload {
     pub message: Option<String>,
 }
 
+/// `POST /api/tasks/batch` body. Each item is a `POST /api/tasks` body and
+/// may also carry `"idempotency_key": "..."` (1..=255 visible ASCII
+/// characters): a key the owner used before, or one repeated within the
+/// batch, returns the task first created with it.
+#[derive(Serialize, ToSchema)]
+pub struct CreateBatch {
+    /// 1..=1,000 task requests.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub tasks: Vec<CreateTask>,
+}
+
+/// `POST /api/tasks/batch` answer: the tasks in request order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchCreated {
+    /// One per item: created, or the earlier task for a repeated key.
+    pub tasks: Vec<Task>,
+}
+
 /// A page of tasks, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct TaskList {
@@ -244,6 +262,7 @@ impl Modify for Security {
         crate::health,
         crate::ready,
         crate::tasks::create,
+        crate::tasks::create_batch,
         crate::tasks::list,
         crate::tasks::get_one,
         crate::tasks::cancel,
@@ -251,15 +270,16 @@ impl Modify for Security {
         crate::tasks::stats,
         crate::files::upload,
         crate::files::download,
+        crate::files::delete,
         crate::metrics_endpoint,
     ),
-    components(schemas(Problem, CreateTask, NoopTask, SleepTask, FailTask, ParseTask, MatchTask, EmptyPayload, SleepPayload,
+    components(schemas(Problem, CreateTask, CreateBatch, BatchCreated, NoopTask, SleepTask, FailTask, ParseTask, MatchTask, EmptyPayload, SleepPayload,
                        FailPayload, ParsePayload, MatchPayload, FileUpload, StoredFile, TaskList, Task, TaskStatus, TaskStats,
                        Health, Ready)),
     modifiers(&Security),
     tags(
         (name = "tasks", description = "Create, inspect, list, cancel and watch tasks"),
-        (name = "files", description = "Upload résumés and fetch them back"),
+        (name = "files", description = "Upload résumés, fetch them back, delete them"),
         (name = "operations", description = "Health, readiness and metrics")
     )
 )]

@@ -1,4 +1,4 @@
-//! The task routes: create, get, list, cancel, stats.
+//! The task routes: create (one, or a batch), get, list, cancel, stats.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use resume_agent_core::store::{CancelOutcome, Cursor, ListQuery};
+use resume_agent_core::store::{CancelOutcome, Cursor, ListQuery, static_kind};
 use resume_agent_core::task::{
     DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECS, MAX_ATTEMPTS_RANGE, TIMEOUT_SECS_RANGE,
 };
@@ -114,7 +114,7 @@ fn location(task: &Task) -> HeaderValue {
         (status = 400, description = "Malformed JSON, wrong types, unknown kind, invalid payload or header", content_type = "application/problem+json", body = crate::openapi::Problem),
         (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 429, description = "Per-owner rate limit reached", content_type = "application/problem+json", body = crate::openapi::Problem,
+        (status = 429, description = "Per-owner rate limit reached, or the owner has OWNER_MAX_QUEUED_TASKS queued already (type /problems/queued-tasks-quota-exceeded)", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
         (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
@@ -142,6 +142,7 @@ pub async fn create(
         ),
     };
     let new = parse_new_task(body, owner, key)?;
+    crate::limits::check_queued_quota(&st, &new.owner, 1).await?;
     if let Some(file_id) = new.kind.file_id(&new.payload)
         && st.deps.store.get_file(&new.owner, file_id).await?.is_none()
     {
@@ -158,9 +159,9 @@ pub async fn create(
             attempt: 0,
         };
         if let Err(e) = st.deps.backend.enqueue(&[msg], Duration::ZERO).await {
-            // The task is stored: the worker's recovery sweeper dispatches it.
+            // The task is stored: workers find it in the store.
             metrics::counter!("task_dispatch_errors_total").increment(1);
-            tracing::warn!(error = %e, task_id = %created.task.id, "dispatch failed; the sweeper will retry");
+            tracing::warn!(error = %e, task_id = %created.task.id, "hand-off failed; workers will find the task in the store");
         }
         StatusCode::ACCEPTED
     } else {
@@ -168,6 +169,118 @@ pub async fn create(
     };
     let loc = location(&created.task);
     Ok((status, [(header::LOCATION, loc)], Json(created.task)).into_response())
+}
+
+/// Most items one `POST /api/tasks/batch` may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// Parses one batch item: a `POST /api/tasks` body with an optional
+/// `idempotency_key`.
+fn parse_batch_item(item: Value, owner: &OwnerId) -> Result<NewTask, String> {
+    let Value::Object(mut obj) = item else {
+        return Err("must be a JSON object".into());
+    };
+    let key =
+        match obj.remove("idempotency_key") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(k)) => Some(IdempotencyKey::parse(&k).map_err(|_| {
+                "idempotency_key must be 1..=255 visible ASCII characters".to_owned()
+            })?),
+            Some(_) => return Err("idempotency_key must be a string".into()),
+        };
+    parse_new_task(Value::Object(obj), owner.clone(), key).map_err(|e| e.to_string())
+}
+
+/// `POST /api/tasks/batch`: create up to 1,000 tasks in one request and one
+/// insert. The whole batch is validated first: one bad item rejects it
+/// (400 naming the index). Answers the tasks in request order: created, or
+/// the earlier task for a repeated `idempotency_key`; 202 when any was
+/// created, else 200.
+#[utoipa::path(post, path = "/api/tasks/batch", tag = "tasks",
+    description = "Create up to 1,000 tasks in one request (one insert). Each item is a POST /api/tasks body and may carry its own idempotency_key. The batch is validated as a whole: a bad item rejects it with 400 naming its index. The answer lists the tasks in request order (created, or the earlier task for a repeated key); 202 when any was created, else 200.",
+    request_body(content = crate::openapi::CreateBatch, content_type = "application/json"),
+    responses(
+        (status = 202, description = "At least one task created", body = crate::openapi::BatchCreated),
+        (status = 200, description = "Every item repeated an earlier idempotency key", body = crate::openapi::BatchCreated),
+        (status = 400, description = "Malformed body, no items, more than 1,000, or an invalid item (named by index)", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 401, description = "Missing or invalid bearer token (AUTH_MODE=jwt)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 413, description = "Body over the configured limit", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 415, description = "Content type is not JSON", content_type = "application/problem+json", body = crate::openapi::Problem),
+        (status = 429, description = "Per-owner rate limit reached, or the batch would take the owner past OWNER_MAX_QUEUED_TASKS queued (type /problems/queued-tasks-quota-exceeded)", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "The database (or token keys) unavailable; retry", content_type = "application/problem+json", body = crate::openapi::Problem,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = [])))]
+pub async fn create_batch(
+    State(st): State<AppState>,
+    Caller(owner): Caller,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let Value::Object(mut obj) = body else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object {\"tasks\": [...]}".into(),
+        ));
+    };
+    if let Some(unknown) = obj.keys().find(|k| k.as_str() != "tasks") {
+        return Err(ApiError::BadRequest(format!(
+            "{unknown} is not a field of a batch request (expected tasks)"
+        )));
+    }
+    let Some(Value::Array(items)) = obj.remove("tasks") else {
+        return Err(ApiError::BadRequest(
+            "tasks is required and must be an array of task requests".into(),
+        ));
+    };
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::BadRequest(format!(
+            "tasks must hold 1..={MAX_BATCH} items (got {})",
+            items.len()
+        )));
+    }
+    let mut batch = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let new = parse_batch_item(item, &owner)
+            .map_err(|e| ApiError::BadRequest(format!("tasks[{i}]: {e}")))?;
+        batch.push(new);
+    }
+    // Files named by payloads must exist (each distinct file looked up once).
+    let mut checked = std::collections::HashSet::new();
+    for (i, new) in batch.iter().enumerate() {
+        if let Some(file_id) = new.kind.file_id(&new.payload)
+            && checked.insert(file_id)
+            && st.deps.store.get_file(&owner, file_id).await?.is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "tasks[{i}]: payload.file_id: no file {file_id} (upload it with POST /api/files first)"
+            )));
+        }
+    }
+    let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+    crate::limits::check_queued_quota(&st, &owner, n).await?;
+    let created = st.deps.store.create_tasks(batch).await?;
+    let mut fresh = Vec::new();
+    for c in created.iter().filter(|c| c.created) {
+        metrics::counter!("tasks_submitted_total", "kind" => static_kind(&c.task.kind))
+            .increment(1);
+        fresh.push(Message {
+            task_id: c.task.id,
+            attempt: 0,
+        });
+    }
+    let status = if fresh.is_empty() {
+        StatusCode::OK
+    } else {
+        if let Err(e) = st.deps.backend.enqueue(&fresh, Duration::ZERO).await {
+            // The tasks are stored: workers find them in the store.
+            metrics::counter!("task_dispatch_errors_total").increment(1);
+            tracing::warn!(error = %e, n = fresh.len(), "hand-off failed; workers will find the tasks in the store");
+        }
+        StatusCode::ACCEPTED
+    };
+    let tasks: Vec<Task> = created.into_iter().map(|c| c.task).collect();
+    Ok((status, Json(json!({ "tasks": tasks }))).into_response())
 }
 
 pub(crate) fn parse_id(raw: &str) -> Result<TaskId, ApiError> {
@@ -269,19 +382,14 @@ pub async fn list(
             Cursor::decode(s).map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
         ),
     };
-    let page = st
-        .deps
-        .store
-        .list_tasks(
-            &owner,
-            &ListQuery {
-                status,
-                kind,
-                limit,
-                cursor,
-            },
-        )
-        .await?;
+    let query = ListQuery {
+        status,
+        kind,
+        limit,
+        cursor,
+    };
+    let page =
+        crate::paging::bounded_page(&*st.deps.store, &owner, &query, st.list_max_bytes).await?;
     Ok(Json(json!({
         "items": page.items,
         "next_cursor": page.next_cursor.map(|c| c.encode()),

@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use resume_agent_core::blob::LocalBlobStore;
 use resume_agent_core::config::{Config, Role};
 use resume_agent_core::testing;
-use resume_agent_queue::in_process::{InProcessQueue, LocalBackend};
+use resume_agent_queue::wake::{WakeBackend, Wakeups};
 use resume_agent_web::{Deps, WebApp, WebSettings};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -125,7 +125,7 @@ async fn start_app(vars: &[(&str, &str)]) -> App {
     let dir = std::env::temp_dir().join(format!("ra-web-{}", uuid::Uuid::new_v4().simple()));
     let deps = Deps {
         store,
-        backend: Arc::new(LocalBackend(InProcessQueue::new(1000))),
+        backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };
     let app = WebApp::build(&config, settings, None, deps).await.unwrap();

@@ -1,22 +1,24 @@
 //! # resume-agent-worker
 //!
-//! The worker: it takes deliveries from a task backend and runs them. This
-//! crate owns:
+//! The worker: it takes tasks from the store (woken by its backend) or from
+//! a queue's deliveries, and runs them. This crate owns:
 //!
 //! - [`handler`]: the `TaskHandler` trait, the per-attempt `TaskContext`
 //!   and the registry of handlers by kind;
 //! - [`handlers`]: the built-in `system.*` handlers; [`resume`]: the
 //!   `resume.parse` and `resume.match` handlers, which parse files in a
 //!   killable, resource-limited child process ([`parse_child`]);
-//! - [`runtime`]: receive → claim → run (timeout, cancellation, panics
-//!   caught) → finish → acknowledge, retries with exponential backoff and
-//!   jitter, heartbeats, the recovery sweeper and the graceful drain;
+//! - [`runtime`]: claim (from the store in batches, or queue deliveries by
+//!   id) → run (timeout, cancellation, panics caught) → finish →
+//!   acknowledge, retries with exponential backoff and jitter, per-owner
+//!   fairness, heartbeats, the recovery sweeper, the single-replica guard
+//!   and the graceful drain, one file per loop;
 //! - [`Worker`]: the worker's HTTP face (`/health`, `/ready`, `/metrics`,
 //!   plus whatever internal endpoint its backend needs) around the runtime.
 //!
 //! It must not define HTTP routes of the public API, SQL or queue clients:
 //! it reaches the store, the backend and blob storage only through the
-//! `TaskStore`, `TaskSource`/`TaskBackend` and `BlobStore` traits.
+//! `TaskStore`, `TaskSource`/`TaskBackend`/`Wakeups` and `BlobStore` seams.
 
 pub mod handler;
 pub mod handlers;
@@ -36,7 +38,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::{HandlerError, Registry, TaskContext, TaskHandler};
-pub use runtime::{Deps, Runtime};
+pub use runtime::{Deps, Intake, Runtime};
 
 /// A worker bound to its port, ready to run.
 pub struct Worker {
@@ -73,9 +75,12 @@ impl Worker {
         if let Some(internal) = internal {
             app = app.merge(internal);
         }
-        let app = app.fallback(not_found).layer(axum::middleware::from_fn(
-            resume_agent_telemetry::http_metrics,
-        ));
+        let app = app
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(
+                resume_agent_telemetry::http_metrics,
+            ));
         let _ = resume_agent_telemetry::metrics_handle();
         Ok(Self {
             listener,
@@ -147,7 +152,7 @@ async fn ready(State(st): State<HttpState>) -> Response {
     let mut ok = true;
     let (db, backend, storage) = tokio::join!(
         deps.store.ping(),
-        deps.redispatch.check(),
+        deps.intake.backend.check(),
         deps.blobs.check()
     );
     for (name, result) in [
@@ -195,9 +200,15 @@ async fn ready(State(st): State<HttpState>) -> Response {
 async fn metrics_endpoint(State(st): State<HttpState>) -> Response {
     let deps = st.runtime.deps();
     resume_agent_telemetry::record_pool(deps.store.pool_stats());
-    if let Some(depth) = deps.source.depth().await {
+    // A delivering backend tells its own depth; for the store-backed ones
+    // the queue is the store's queued set.
+    let depth = match &deps.intake.deliveries {
+        Some(source) => source.depth().await,
+        None => deps.store.queued_count().await.ok(),
+    };
+    if let Some(depth) = depth {
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("task_backend_queue_depth", "backend" => deps.source.name())
+        metrics::gauge!("task_backend_queue_depth", "backend" => deps.intake.backend.name())
             .set(depth as f64);
     }
     resume_agent_telemetry::metrics_response()
@@ -208,6 +219,16 @@ async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
         json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such endpoint"})
+            .to_string(),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+        json!({"type": "about:blank", "title": "Method Not Allowed", "status": 405, "detail": "method not allowed on this endpoint"})
             .to_string(),
     )
         .into_response()

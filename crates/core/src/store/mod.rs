@@ -88,6 +88,10 @@ pub struct ListQuery {
     pub cursor: Option<Cursor>,
 }
 
+/// Cursor times accepted: 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999Z.
+const CURSOR_RANGE_US: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000_000..=253_402_300_799_999_999;
+
 /// A keyset position: the (created_at, id) of the last task of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -124,13 +128,23 @@ impl Cursor {
             .map_err(|_| StoreError::InvalidCursor)?;
         let text = String::from_utf8(raw).map_err(|_| StoreError::InvalidCursor)?;
         let (ts, id) = text.split_once('.').ok_or(StoreError::InvalidCursor)?;
+        let created_at_us: i64 = ts.parse().map_err(|_| StoreError::InvalidCursor)?;
+        // Only times a task can have: years 1..=9999. PostgreSQL's
+        // timestamptz refuses some others (before 4713 BC), SQLite takes
+        // any integer; checked here so that both stores answer the same.
+        if !CURSOR_RANGE_US.contains(&created_at_us) {
+            return Err(StoreError::InvalidCursor);
+        }
         Ok(Self {
-            created_at_us: ts.parse().map_err(|_| StoreError::InvalidCursor)?,
+            created_at_us,
             id: id.parse().map_err(|_| StoreError::InvalidCursor)?,
         })
     }
 
     pub(crate) fn created_at(&self) -> Result<DateTime<Utc>, StoreError> {
+        if !CURSOR_RANGE_US.contains(&self.created_at_us) {
+            return Err(StoreError::InvalidCursor);
+        }
         DateTime::from_timestamp_micros(self.created_at_us).ok_or(StoreError::InvalidCursor)
     }
 }
@@ -232,14 +246,46 @@ pub struct TaskState {
     pub run_after: DateTime<Utc>,
 }
 
-/// A queued task the recovery sweeper hands to the backend again.
+/// Which due queued tasks [`TaskStore::claim_due`] may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Redispatch {
-    /// The task.
-    pub id: TaskId,
-    /// Attempts spent so far.
-    pub attempts: i32,
+pub enum ClaimScope<'a> {
+    /// Every due queued task, owners interleaved (the store-backed backends:
+    /// in-process and postgres, whose workers take work from the store).
+    All,
+    /// Tasks a queue-delivered backend did not get (Azure): those last
+    /// handed to another backend than `backend` (a flip), and those handed
+    /// to it whose hand-off is older than `stale` (a lost message).
+    NotDeliveredBy {
+        /// This worker's backend name (`tasks.backend`).
+        backend: &'a str,
+        /// How long a hand-off may go unreceived.
+        stale: Duration,
+    },
 }
+
+/// One batch claim from the store: see [`TaskStore::claim_due`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    /// The lease holder.
+    pub worker: &'a str,
+    /// At most this many tasks (the worker's free slots).
+    pub limit: u32,
+    /// Lease length.
+    pub lease: Duration,
+    /// Which tasks.
+    pub scope: ClaimScope<'a>,
+    /// Owners holding this many running attempts get nothing more.
+    pub owner_max_running: Option<u32>,
+    /// Round-robin position: owners after this one (in id order) come
+    /// first; `""` starts at the first owner.
+    pub after_owner: &'a str,
+    /// Skip this owner's tasks (a worker keeps its last free slot for the
+    /// other owners while one owner holds every other slot).
+    pub exclude_owner: Option<&'a str>,
+}
+
+/// Owners visited per claim at most (the rest get their turn next claim).
+pub const CLAIM_OWNERS_PER_BATCH: u32 = 64;
 
 /// What an expired lease came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,8 +303,12 @@ pub struct RecoveredLease {
 pub enum LeaseScope<'a> {
     /// Leases that expired (any backend, any replica).
     Expired,
-    /// Every lease not held by this worker. Only for the in-process
-    /// backend's single lock holder: no other worker can be alive.
+    /// Every lease held by another worker of this worker's kind: worker ids
+    /// are `<kind>/<unique>` and this recovers the running tasks whose lease
+    /// holder starts with the same `<kind>/` and is not this worker. Only
+    /// for the in-process backend's single lock holder: no other in-process
+    /// worker can be alive (workers of other backends, during a flip, keep
+    /// their tasks).
     AllExcept(&'a str),
 }
 
@@ -344,14 +394,33 @@ pub trait TaskStore: Send + Sync + 'static {
     /// `queued → cancelled`, or flags a running task for cancellation.
     async fn cancel_task(&self, owner: &OwnerId, id: TaskId) -> Result<CancelOutcome, StoreError>;
 
+    /// Inserts several `queued` tasks of one owner in one statement (one
+    /// transaction). The answer is in input order: each item's new task, or
+    /// the owner's earlier task with the same idempotency key (also when the
+    /// key repeats inside `new`).
+    async fn create_tasks(&self, new: Vec<NewTask>) -> Result<Vec<Created>, StoreError>;
+
     /// `queued → running` for those of `ids` that are queued and due, under
-    /// `worker`'s lease. Returns the claimed tasks (attempt counted).
+    /// `worker`'s lease, skipping owners at `owner_max_running`. Returns the
+    /// claimed tasks (attempt counted).
     async fn claim(
         &self,
         ids: &[TaskId],
         worker: &str,
         lease: Duration,
+        owner_max_running: Option<u32>,
     ) -> Result<Vec<Task>, StoreError>;
+
+    /// `queued → running` for up to `limit` due queued tasks in `scope`, in
+    /// one statement that skips rows other claimers hold (`FOR UPDATE SKIP
+    /// LOCKED`): up to [`CLAIM_OWNERS_PER_BATCH`] owners after
+    /// `after_owner` share the batch (oldest `run_after` first within each
+    /// owner), and owners at `owner_max_running` are skipped.
+    async fn claim_due(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError>;
+
+    /// Queued tasks of every owner (the store-backed backends' queue depth;
+    /// an index-only count on the partial queued index).
+    async fn queued_count(&self) -> Result<u64, StoreError>;
 
     /// Status of tasks (for deliveries that could not be claimed).
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError>;
@@ -371,15 +440,6 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Those of `ids` with a cancellation request.
     async fn cancel_requested(&self, ids: &[TaskId]) -> Result<Vec<TaskId>, StoreError>;
 
-    /// Queued tasks that are due and whose last hand-off is older than
-    /// `stale`: marks them dispatched now and returns them (safe to run
-    /// from several replicas at once: each row goes to one caller).
-    async fn take_stale_queued(
-        &self,
-        stale: Duration,
-        limit: u32,
-    ) -> Result<Vec<Redispatch>, StoreError>;
-
     /// Deletes up to `limit` finished tasks that finished more than `age`
     /// ago, oldest first; returns how many.
     async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError>;
@@ -398,6 +458,24 @@ pub trait TaskStore: Send + Sync + 'static {
         scope: LeaseScope<'_>,
         limit: u32,
     ) -> Result<Vec<RecoveredLease>, StoreError>;
+
+    // ---- Quotas, file deletion and retention (issue 11, the edge) ----
+
+    /// Bytes of the owner's stored files (the sum of their `size`).
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError>;
+
+    /// The owner's queued tasks, counted up to `cap` (the count stops
+    /// there, so the cost is bounded however many are queued).
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError>;
+
+    /// Deletes one of the owner's files' metadata. False when unknown or
+    /// another owner's. The caller deletes the blobs first.
+    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError>;
+
+    /// Up to `limit` files (any owner) uploaded more than `age` ago, oldest
+    /// first: the retention sweep's work list.
+    async fn expired_files(&self, age: Duration, limit: u32)
+    -> Result<Vec<StoredFile>, StoreError>;
 }
 
 /// Opens the store the configuration names, running migrations first when
@@ -409,9 +487,12 @@ pub async fn open(
     config: &Config,
     migrate: bool,
 ) -> Result<std::sync::Arc<dyn TaskStore>, StoreError> {
+    let backend = config.task_backend.as_str();
     Ok(match &config.database {
         DatabaseConfig::Postgres(url) => {
-            let store = postgres::PgStore::connect(url, &config.pool).await?;
+            let store = postgres::PgStore::connect(url, &config.pool)
+                .await?
+                .with_backend(backend);
             if migrate {
                 store.migrate().await?;
             }
@@ -420,7 +501,11 @@ pub async fn open(
         DatabaseConfig::Embedded(path) => {
             // The embedded file has no operator running `migrate`: always
             // bring it up to date (under a lock shared by web and worker).
-            std::sync::Arc::new(sqlite::open_shared(path, &config.pool).await?)
+            std::sync::Arc::new(
+                sqlite::open_shared(path, &config.pool)
+                    .await?
+                    .with_backend(backend),
+            )
         }
     })
 }
@@ -431,6 +516,50 @@ pub fn static_kind(kind: &str) -> &'static str {
     kind.parse::<TaskKind>().map_or("other", TaskKind::as_str)
 }
 
+/// The `<kind>/` prefix of a worker id (see [`LeaseScope::AllExcept`]).
+pub(crate) fn worker_kind_prefix(worker: &str) -> String {
+    match worker.split_once('/') {
+        Some((kind, _)) => format!("{kind}/"),
+        None => worker.to_owned(),
+    }
+}
+
 pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    #[test]
+    fn cursors_outside_years_1_to_9999_are_invalid() {
+        let id = TaskId::new();
+        // 5000 BC (PostgreSQL refuses it) and year 10000.
+        for us in [
+            -219_946_000_000_000_000_i64,
+            253_402_300_800_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert!(matches!(
+                Cursor::decode(&raw(&format!("{us}.{id}"))),
+                Err(StoreError::InvalidCursor)
+            ));
+            let c = Cursor {
+                created_at_us: us,
+                id,
+            };
+            assert!(matches!(c.created_at(), Err(StoreError::InvalidCursor)));
+        }
+        let ok = Cursor {
+            created_at_us: 1_700_000_000_000_000,
+            id,
+        };
+        assert_eq!(Cursor::decode(&ok.encode()).unwrap(), ok);
+    }
 }

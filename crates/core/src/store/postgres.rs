@@ -17,8 +17,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    CancelOutcome, Created, Finish, FinishOutcome, LeaseScope, ListQuery, PoolStats,
-    RecoveredLease, Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, static_kind,
+    CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest, ClaimScope, Created, Finish,
+    FinishOutcome, LeaseScope, ListQuery, PoolStats, RecoveredLease, StoreError, TaskPage,
+    TaskState, TaskStats, TaskStore, static_kind,
 };
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
@@ -39,6 +40,8 @@ pub struct PgStore {
     max: u32,
     notifier: Arc<Notifier>,
     inserter: Arc<tokio::sync::OnceCell<mpsc::Sender<InsertJob>>>,
+    /// Written to `tasks.backend` on insert (the backend the web hands to).
+    backend: Option<&'static str>,
 }
 
 /// One submission waiting for its batch: `Some(task)` once inserted, `None`
@@ -48,12 +51,16 @@ struct InsertJob {
     done: oneshot::Sender<Result<Option<Task>, StoreError>>,
 }
 
+/// Advisory lock key serialising claims while `OWNER_MAX_RUNNING` is set
+/// ("RA-claim" in ASCII).
+const CLAIM_CAP_LOCK: i64 = 0x5241_2d63_6c61_696d;
+
 /// Batches in flight at once.
 const INSERT_EXECUTORS: usize = 4;
 
-fn spawn_inserter(pool: PgPool) -> mpsc::Sender<InsertJob> {
+fn spawn_inserter(pool: PgPool, backend: Option<&'static str>) -> mpsc::Sender<InsertJob> {
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(insert_batches(pool, rx));
+    tokio::spawn(insert_batches(pool, backend, rx));
     tx
 }
 
@@ -61,7 +68,11 @@ fn spawn_inserter(pool: PgPool) -> mpsc::Sender<InsertJob> {
 /// batches were executing goes into one multi-row INSERT, so under load the
 /// database parses, plans and commits once per batch rather than once per
 /// task, and an idle system still inserts a lone task at once.
-async fn insert_batches(pool: PgPool, mut rx: mpsc::Receiver<InsertJob>) {
+async fn insert_batches(
+    pool: PgPool,
+    backend: Option<&'static str>,
+    mut rx: mpsc::Receiver<InsertJob>,
+) {
     let executors = Arc::new(tokio::sync::Semaphore::new(INSERT_EXECUTORS));
     let mut buf = Vec::with_capacity(256);
     loop {
@@ -74,14 +85,50 @@ async fn insert_batches(pool: PgPool, mut rx: mpsc::Receiver<InsertJob>) {
         let jobs = std::mem::take(&mut buf);
         let pool = pool.clone();
         tokio::spawn(async move {
-            insert_batch(&pool, jobs).await;
+            insert_batch(&pool, backend, jobs).await;
             drop(permit);
         });
     }
 }
 
-async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
-    let n = jobs.len();
+async fn insert_batch(pool: &PgPool, backend: Option<&'static str>, jobs: Vec<InsertJob>) {
+    let rows: Vec<&NewTask> = jobs.iter().map(|j| &j.new).collect();
+    match insert_rows(pool, backend, &rows).await {
+        Ok(tasks) => {
+            let mut by_id: HashMap<Uuid, Task> = tasks.into_iter().map(|t| (t.id.0, t)).collect();
+            for j in jobs {
+                let _ = j.done.send(Ok(by_id.remove(&j.new.id.0)));
+            }
+        }
+        // One row the database refuses (a value it cannot store, a
+        // constraint) fails the whole statement: the batch holds other
+        // people's requests, so each row is tried again on its own and only
+        // the bad one fails. A database that is down fails them all at once.
+        Err(StoreError::Internal(cause)) if jobs.len() > 1 => {
+            tracing::warn!(rows = jobs.len(), %cause, "a batched insert failed; inserting its rows one by one");
+            for j in jobs {
+                let one = insert_rows(pool, backend, &[&j.new])
+                    .await
+                    .map(|tasks| tasks.into_iter().find(|t| t.id == j.new.id));
+                let _ = j.done.send(one);
+            }
+        }
+        Err(e) => {
+            for j in jobs {
+                let _ = j.done.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// One multi-row INSERT. Rows whose (owner, key) exists already (or repeats
+/// within `rows`) are skipped by ON CONFLICT and not returned.
+async fn insert_rows(
+    pool: &PgPool,
+    backend: Option<&'static str>,
+    rows: &[&NewTask],
+) -> Result<Vec<Task>, StoreError> {
+    let n = rows.len();
     let (mut ids, mut owners, mut kinds, mut payloads) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -93,32 +140,25 @@ async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for j in &jobs {
-        ids.push(j.new.id.0);
-        owners.push(j.new.owner.as_str().to_owned());
-        kinds.push(j.new.kind.as_str());
-        payloads.push(j.new.payload.to_string());
-        attempts.push(j.new.max_attempts);
-        timeouts.push(j.new.timeout_secs);
-        keys.push(
-            j.new
-                .idempotency_key
-                .as_ref()
-                .map(|k| k.as_str().to_owned()),
-        );
+    for t in rows {
+        ids.push(t.id.0);
+        owners.push(t.owner.as_str().to_owned());
+        kinds.push(t.kind.as_str());
+        payloads.push(t.payload.to_string());
+        attempts.push(t.max_attempts);
+        timeouts.push(t.timeout_secs);
+        keys.push(t.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
     }
-    // Rows whose (owner, key) exists already (or repeats within the batch)
-    // are skipped by ON CONFLICT and not returned.
     let sql = format!(
-        "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, idempotency_key)
-         SELECT u.id, u.owner_id, u.kind, 'queued', u.payload::jsonb, u.max_attempts, u.timeout_secs, u.key
+        "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, idempotency_key, backend)
+         SELECT u.id, u.owner_id, u.kind, 'queued', u.payload::jsonb, u.max_attempts, u.timeout_secs, u.key, $8
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[])
               WITH ORDINALITY AS u(id, owner_id, kind, payload, max_attempts, timeout_secs, key, n)
          ORDER BY u.n
          ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING {COLUMNS}"
     );
-    let result = sqlx::query(&sql)
+    let rows = sqlx::query(&sql)
         .bind(&ids)
         .bind(&owners)
         .bind(&kinds)
@@ -126,27 +166,19 @@ async fn insert_batch(pool: &PgPool, jobs: Vec<InsertJob>) {
         .bind(&attempts)
         .bind(&timeouts)
         .bind(&keys)
+        .bind(backend)
         .fetch_all(pool)
-        .await
-        .map_err(StoreError::from)
-        .and_then(|rows| {
-            rows.iter()
-                .map(task_from_row)
-                .collect::<Result<Vec<_>, _>>()
-        });
-    match result {
-        Ok(tasks) => {
-            let mut by_id: HashMap<Uuid, Task> = tasks.into_iter().map(|t| (t.id.0, t)).collect();
-            for j in jobs {
-                let _ = j.done.send(Ok(by_id.remove(&j.new.id.0)));
-            }
-        }
-        Err(e) => {
-            for j in jobs {
-                let _ = j.done.send(Err(e.clone()));
-            }
-        }
-    }
+        .await?;
+    rows.iter().map(task_from_row).collect()
+}
+
+/// `COLUMNS` qualified with a table alias (for statements that join).
+fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Fans `task_status` notifications out to the streams watching each task.
@@ -259,7 +291,15 @@ impl PgStore {
             max: pool.max_connections,
             notifier: Arc::default(),
             inserter: Arc::default(),
+            backend: None,
         })
+    }
+
+    /// Records `backend` as the backend new tasks are handed to.
+    #[must_use]
+    pub fn with_backend(mut self, backend: &'static str) -> Self {
+        self.backend = Some(backend);
+        self
     }
 
     /// Wraps an existing pool (tests).
@@ -271,6 +311,7 @@ impl PgStore {
             max,
             notifier: Arc::default(),
             inserter: Arc::default(),
+            backend: None,
         }
     }
 
@@ -387,7 +428,7 @@ impl TaskStore for PgStore {
         // Concurrent submissions are inserted together (see `insert_batches`).
         let tx = self
             .inserter
-            .get_or_init(|| async { spawn_inserter(self.pool.clone()) })
+            .get_or_init(|| async { spawn_inserter(self.pool.clone(), self.backend) })
             .await;
         let owner = new.owner.clone();
         let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
@@ -510,20 +551,88 @@ impl TaskStore for PgStore {
         })
     }
 
+    async fn create_tasks(&self, new: Vec<NewTask>) -> Result<Vec<Created>, StoreError> {
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<&NewTask> = new.iter().collect();
+        let inserted = insert_rows(&self.pool, self.backend, &rows).await?;
+        let by_id: HashMap<Uuid, Task> = inserted.into_iter().map(|t| (t.id.0, t)).collect();
+        // Items not inserted repeat an idempotency key: fetch the tasks first
+        // created with those keys (earlier, or earlier in this batch).
+        let missing: Vec<(String, String)> = new
+            .iter()
+            .filter(|t| !by_id.contains_key(&t.id.0))
+            .filter_map(|t| {
+                t.idempotency_key
+                    .as_ref()
+                    .map(|k| (t.owner.as_str().to_owned(), k.as_str().to_owned()))
+            })
+            .collect();
+        let mut by_key: HashMap<(String, String), Task> = HashMap::new();
+        if !missing.is_empty() {
+            let (owners, keys): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+            let sql = format!(
+                "SELECT {}, t.idempotency_key AS ikey
+                 FROM unnest($1::text[], $2::text[]) AS k(owner_id, key)
+                 JOIN tasks t ON t.owner_id = k.owner_id AND t.idempotency_key = k.key",
+                columns_of("t")
+            );
+            let rows = sqlx::query(&sql)
+                .bind(&owners)
+                .bind(&keys)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                let key: String = row.try_get("ikey")?;
+                let task = task_from_row(row)?;
+                by_key.insert((task.owner_id.clone(), key), task);
+            }
+        }
+        new.iter()
+            .map(|t| {
+                if let Some(task) = by_id.get(&t.id.0)
+                    && task.id == t.id
+                {
+                    return Ok(Created {
+                        task: task.clone(),
+                        created: true,
+                    });
+                }
+                let key = t
+                    .idempotency_key
+                    .as_ref()
+                    .map(|k| (t.owner.as_str().to_owned(), k.as_str().to_owned()));
+                key.and_then(|k| by_key.get(&k).cloned())
+                    .map(|task| Created {
+                        task,
+                        created: false,
+                    })
+                    .ok_or_else(|| {
+                        StoreError::Internal("a batch item was neither inserted nor found".into())
+                    })
+            })
+            .collect()
+    }
+
     async fn claim(
         &self,
         ids: &[TaskId],
         worker: &str,
         lease: Duration,
+        owner_max_running: Option<u32>,
     ) -> Result<Vec<Task>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // queued → running. Rows another claimer holds are skipped, not waited on.
+        // queued → running. Rows another claimer holds are skipped, not
+        // waited on; owners at their running cap are skipped too.
         let sql = format!(
             "WITH c AS (
-                SELECT id FROM tasks
+                SELECT id FROM tasks q
                 WHERE id = ANY($1) AND status = 'queued' AND run_after <= now()
+                  AND ($4::int IS NULL OR (SELECT count(*) FROM tasks r
+                        WHERE r.status = 'running' AND r.owner_id = q.owner_id) < $4)
                 ORDER BY id FOR UPDATE SKIP LOCKED
              )
              UPDATE tasks t SET
@@ -535,19 +644,55 @@ impl TaskStore for PgStore {
                 updated_at = now()
              FROM c WHERE t.id = c.id
              RETURNING {}",
-            COLUMNS
-                .split(", ")
-                .map(|c| format!("t.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            columns_of("t")
         );
-        let rows = sqlx::query(&sql)
-            .bind(uuids(ids))
-            .bind(worker)
-            .bind(lease.as_secs_f64())
-            .fetch_all(&self.pool)
-            .await?;
+        let cap = owner_max_running.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let claim = || {
+            sqlx::query(&sql)
+                .bind(uuids(ids))
+                .bind(worker)
+                .bind(lease.as_secs_f64())
+                .bind(cap)
+        };
+        let rows = if cap.is_some() {
+            // Claims are serialised while a cap is set, so two workers cannot
+            // both see an owner below its cap and both claim.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CLAIM_CAP_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let rows = claim().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            claim().fetch_all(&self.pool).await?
+        };
         rows.iter().map(task_from_row).collect()
+    }
+
+    async fn claim_due(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError> {
+        if req.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let got = self.claim_due_once(req).await?;
+        if got.is_empty() && !req.after_owner.is_empty() && req.scope == ClaimScope::All {
+            // Past the last owner: wrap around to the first.
+            return self
+                .claim_due_once(&ClaimRequest {
+                    after_owner: "",
+                    ..*req
+                })
+                .await;
+        }
+        Ok(got)
+    }
+    async fn queued_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError> {
@@ -598,36 +743,47 @@ impl TaskStore for PgStore {
         // One statement for the whole batch. Only rows still running under
         // this worker's lease at this attempt change. A retry of a task whose
         // cancellation was requested ends it `cancelled` instead.
+        // The attempt's history row is written by the same statement.
         let rows = sqlx::query(
             "WITH u AS (
                 SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::float8[])
                     AS u(id, attempt, status, result, error, delay_secs)
              ), locked AS (
-                SELECT t.id FROM tasks t JOIN u ON u.id = t.id
+                SELECT t.id, t.started_at FROM tasks t JOIN u ON u.id = t.id
                 WHERE t.status = 'running' AND t.lease_owner = $1 AND t.attempts = u.attempt
                 ORDER BY t.id FOR UPDATE OF t
+             ), done AS (
+                UPDATE tasks t SET
+                    status = CASE
+                        WHEN u.status IN ('queued', 'handback') AND t.cancel_requested THEN 'cancelled'
+                        WHEN u.status = 'handback' THEN 'queued'
+                        ELSE u.status END,
+                    result = u.result::jsonb,
+                    error = COALESCE(u.error, t.error),
+                    attempts = CASE WHEN u.status = 'handback' THEN t.attempts - 1 ELSE t.attempts END,
+                    finished_at = CASE
+                        WHEN u.status IN ('queued', 'handback') AND NOT t.cancel_requested THEN NULL
+                        ELSE now() END,
+                    run_after = CASE
+                        WHEN u.status IN ('queued', 'handback') THEN now() + make_interval(secs => u.delay_secs)
+                        ELSE t.run_after END,
+                    dispatched_at = now(),
+                    lease_owner = NULL,
+                    lease_expires_at = NULL,
+                    updated_at = now()
+                 FROM u JOIN locked ON locked.id = u.id
+                 WHERE t.id = u.id
+                 RETURNING t.id, u.attempt, locked.started_at, u.status AS reported, t.status AS final, u.error
+             ), history AS (
+                INSERT INTO task_attempts (task_id, attempt, worker, started_at, outcome, error)
+                SELECT id, attempt, $1, started_at,
+                       CASE WHEN final IN ('succeeded', 'failed', 'cancelled') THEN final
+                            WHEN reported = 'handback' THEN 'handed_back'
+                            ELSE 'retried' END,
+                       error
+                FROM done
              )
-             UPDATE tasks t SET
-                status = CASE
-                    WHEN u.status IN ('queued', 'handback') AND t.cancel_requested THEN 'cancelled'
-                    WHEN u.status = 'handback' THEN 'queued'
-                    ELSE u.status END,
-                result = u.result::jsonb,
-                error = COALESCE(u.error, t.error),
-                attempts = CASE WHEN u.status = 'handback' THEN t.attempts - 1 ELSE t.attempts END,
-                finished_at = CASE
-                    WHEN u.status IN ('queued', 'handback') AND NOT t.cancel_requested THEN NULL
-                    ELSE now() END,
-                run_after = CASE
-                    WHEN u.status IN ('queued', 'handback') THEN now() + make_interval(secs => u.delay_secs)
-                    ELSE t.run_after END,
-                dispatched_at = now(),
-                lease_owner = NULL,
-                lease_expires_at = NULL,
-                updated_at = now()
-             FROM u JOIN locked ON locked.id = u.id
-             WHERE t.id = u.id
-             RETURNING t.id",
+             SELECT id FROM done",
         )
         .bind(worker)
         .bind(&ids)
@@ -679,39 +835,6 @@ impl TaskStore for PgStore {
         rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
     }
 
-    async fn take_stale_queued(
-        &self,
-        stale: Duration,
-        limit: u32,
-    ) -> Result<Vec<Redispatch>, StoreError> {
-        // Uses the partial expression index tasks_queued_due_idx.
-        let rows = sqlx::query(
-            "WITH s AS (
-                SELECT id FROM tasks
-                WHERE status = 'queued'
-                  AND GREATEST(run_after, dispatched_at) <= now() - make_interval(secs => $1)
-                ORDER BY GREATEST(run_after, dispatched_at)
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-             )
-             UPDATE tasks t SET dispatched_at = now()
-             FROM s WHERE t.id = s.id
-             RETURNING t.id, t.attempts",
-        )
-        .bind(stale.as_secs_f64())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Redispatch {
-                    id: TaskId(r.try_get("id")?),
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
-    }
-
     async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError> {
         // Through the partial index tasks_finished_idx; SKIP LOCKED so
         // replicas pruning at once split the work.
@@ -758,6 +881,56 @@ impl TaskStore for PgStore {
         Ok(Some(TaskWatch::new(rx, Box::new(unsubscribe))))
     }
 
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0)::bigint AS n FROM files WHERE owner_id = $1",
+        )
+        .bind(owner.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        // On tasks_queued_owner_idx; LIMIT bounds the work at the cap.
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = $1 AND status = 'queued' LIMIT $2) q",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        // On files_created_idx (0010).
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < now() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(age.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
+    }
+
     async fn recover_leases(
         &self,
         scope: LeaseScope<'_>,
@@ -767,36 +940,44 @@ impl TaskStore for PgStore {
         // dispatches it) while attempts remain, else failed.
         let (filter, me) = match scope {
             LeaseScope::Expired => ("lease_expires_at < now()", ""),
-            LeaseScope::AllExcept(me) => ("lease_owner IS DISTINCT FROM $2", me),
+            LeaseScope::AllExcept(me) => (
+                "lease_owner IS DISTINCT FROM $2 AND starts_with(lease_owner, $3)",
+                me,
+            ),
         };
         let sql = format!(
             "WITH e AS (
-                SELECT id FROM tasks
+                SELECT id, lease_owner, started_at FROM tasks
                 WHERE status = 'running' AND {filter}
                 ORDER BY lease_expires_at
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
+             ), done AS (
+                UPDATE tasks t SET
+                    status = CASE
+                        WHEN t.cancel_requested THEN 'cancelled'
+                        WHEN t.attempts >= t.max_attempts THEN 'failed'
+                        ELSE 'queued' END,
+                    error = 'lease expired: the worker running attempt ' || t.attempts || ' stopped',
+                    finished_at = CASE
+                        WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now()
+                        ELSE NULL END,
+                    run_after = now(),
+                    dispatched_at = now(),
+                    lease_owner = NULL,
+                    lease_expires_at = NULL,
+                    updated_at = now()
+                 FROM e WHERE t.id = e.id
+                 RETURNING t.id, t.status, t.kind, t.attempts, t.error, e.lease_owner, e.started_at
+             ), history AS (
+                INSERT INTO task_attempts (task_id, attempt, worker, started_at, outcome, error)
+                SELECT id, attempts, lease_owner, started_at, 'lease_expired', error FROM done
              )
-             UPDATE tasks t SET
-                status = CASE
-                    WHEN t.cancel_requested THEN 'cancelled'
-                    WHEN t.attempts >= t.max_attempts THEN 'failed'
-                    ELSE 'queued' END,
-                error = 'lease expired: the worker running attempt ' || t.attempts || ' stopped',
-                finished_at = CASE
-                    WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now()
-                    ELSE NULL END,
-                run_after = now(),
-                dispatched_at = now(),
-                lease_owner = NULL,
-                lease_expires_at = NULL,
-                updated_at = now()
-             FROM e WHERE t.id = e.id
-             RETURNING t.id, t.status, t.kind"
+             SELECT id, status, kind FROM done"
         );
         let mut query = sqlx::query(&sql).bind(i64::from(limit));
         if !me.is_empty() {
-            query = query.bind(me);
+            query = query.bind(me).bind(super::worker_kind_prefix(me));
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
@@ -810,5 +991,142 @@ impl TaskStore for PgStore {
                 })
             })
             .collect()
+    }
+}
+
+impl PgStore {
+    async fn claim_due_once(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError> {
+        let cap = req
+            .owner_max_running
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let update = format!(
+            "UPDATE tasks t SET
+                status = 'running',
+                attempts = t.attempts + 1,
+                started_at = now(),
+                lease_owner = $1,
+                lease_expires_at = now() + make_interval(secs => $2),
+                updated_at = now()
+             FROM chosen WHERE t.id = chosen.id AND t.status = 'queued'
+             RETURNING {}",
+            columns_of("t")
+        );
+        let limit = i64::from(req.limit);
+        let sql;
+        let query = match req.scope {
+            ClaimScope::All => {
+                // A loose index scan finds up to CLAIM_OWNERS_PER_BATCH owners
+                // with queued work after the round-robin position; each gets
+                // an equal share (minus what its running cap leaves), and the
+                // batch takes the first of every owner before the second of any.
+                sql = format!(
+                    "WITH RECURSIVE owners(owner_id, pos) AS (
+                        (SELECT owner_id, 1 FROM tasks
+                         WHERE status = 'queued' AND owner_id > $3
+                         ORDER BY owner_id LIMIT 1)
+                      UNION ALL
+                        SELECT (SELECT q.owner_id FROM tasks q
+                                WHERE q.status = 'queued' AND q.owner_id > o.owner_id
+                                ORDER BY q.owner_id LIMIT 1), o.pos + 1
+                        FROM owners o WHERE o.owner_id IS NOT NULL AND o.pos < $5
+                     ),
+                     live AS (
+                        SELECT owner_id, pos FROM owners
+                        WHERE owner_id IS NOT NULL AND owner_id IS DISTINCT FROM $7
+                     ),
+                     share AS (
+                        SELECT GREATEST(1, ceil($4::float8 / GREATEST(count(*), 1)))::bigint AS n
+                        FROM live
+                     ),
+                     picked AS (
+                        SELECT p.id, p.run_after, l.pos FROM live l CROSS JOIN share s
+                        CROSS JOIN LATERAL (
+                            SELECT q.id, q.run_after FROM tasks q
+                            WHERE q.status = 'queued' AND q.owner_id = l.owner_id
+                              AND q.run_after <= now()
+                            ORDER BY q.run_after
+                            LIMIT CASE WHEN $6::int IS NULL THEN s.n
+                                  ELSE LEAST(s.n, GREATEST(0, $6 - (
+                                      SELECT count(*) FROM tasks r
+                                      WHERE r.status = 'running' AND r.owner_id = l.owner_id)))
+                                  END
+                            FOR UPDATE OF q SKIP LOCKED
+                        ) p
+                     ),
+                     chosen AS (
+                        SELECT id FROM (
+                            SELECT id, pos,
+                                   row_number() OVER (PARTITION BY pos ORDER BY run_after) AS rn
+                            FROM picked) x
+                        ORDER BY rn, pos LIMIT $4
+                     )
+                     {update}"
+                );
+                sqlx::query(&sql)
+                    .bind(req.worker)
+                    .bind(req.lease.as_secs_f64())
+                    .bind(req.after_owner)
+                    .bind(limit)
+                    .bind(i32::try_from(CLAIM_OWNERS_PER_BATCH).unwrap_or(64))
+                    .bind(cap)
+                    .bind(req.exclude_owner)
+            }
+            ClaimScope::NotDeliveredBy { backend, stale } => {
+                // Two index range scans: tasks handed to another backend
+                // (tasks_queued_foreign_idx, whose predicate names the Azure
+                // backend literally) and hand-offs older than `stale`
+                // (tasks_queued_due_idx).
+                let foreign = if backend == "azure-queue" {
+                    "backend IS DISTINCT FROM 'azure-queue'"
+                } else {
+                    "backend IS DISTINCT FROM $6"
+                };
+                sql = format!(
+                    "WITH foreign_ AS (
+                        SELECT id FROM tasks
+                        WHERE status = 'queued' AND run_after <= now() AND {foreign}
+                        ORDER BY run_after LIMIT $3 FOR UPDATE SKIP LOCKED
+                     ),
+                     stale AS (
+                        SELECT id FROM tasks
+                        WHERE status = 'queued'
+                          AND GREATEST(run_after, dispatched_at) <= now() - make_interval(secs => $4)
+                        ORDER BY GREATEST(run_after, dispatched_at) LIMIT $3
+                        FOR UPDATE SKIP LOCKED
+                     ),
+                     chosen AS (
+                        SELECT id FROM (SELECT id FROM foreign_ UNION SELECT id FROM stale) u
+                        WHERE ($7::text IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM tasks x WHERE x.id = u.id AND x.owner_id = $7))
+                          AND ($5::int IS NULL OR (
+                            SELECT count(*) FROM tasks r JOIN tasks me ON me.id = u.id
+                            WHERE r.status = 'running' AND r.owner_id = me.owner_id) < $5)
+                        LIMIT $3
+                     )
+                     {update}"
+                );
+                sqlx::query(&sql)
+                    .bind(req.worker)
+                    .bind(req.lease.as_secs_f64())
+                    .bind(limit)
+                    .bind(stale.as_secs_f64())
+                    .bind(cap)
+                    .bind(backend)
+                    .bind(req.exclude_owner)
+            }
+        };
+        let rows = if cap.is_some() {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CLAIM_CAP_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            query.fetch_all(&self.pool).await?
+        };
+        rows.iter().map(task_from_row).collect()
     }
 }

@@ -20,9 +20,9 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    CancelOutcome, Created, Cursor, Finish, FinishOutcome, LeaseScope, ListQuery, PoolStats,
-    RecoveredLease, Redispatch, StoreError, TaskPage, TaskState, TaskStats, TaskStore, micros,
-    static_kind,
+    CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest, ClaimScope, Created, Cursor, Finish,
+    FinishOutcome, LeaseScope, ListQuery, PoolStats, RecoveredLease, StoreError, TaskPage,
+    TaskState, TaskStats, TaskStore, micros, static_kind,
 };
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
@@ -39,6 +39,8 @@ const COLUMNS: &str = "id, kind, status, payload, result, error, attempts, max_a
 pub struct SqliteStore {
     pool: SqlitePool,
     max: u32,
+    /// Written to `tasks.backend` on insert.
+    backend: Option<&'static str>,
 }
 
 fn now_us() -> i64 {
@@ -153,7 +155,18 @@ impl SqliteStore {
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, max })
+        Ok(Self {
+            pool,
+            max,
+            backend: None,
+        })
+    }
+
+    /// Records `backend` as the backend new tasks are handed to.
+    #[must_use]
+    pub fn with_backend(mut self, backend: &'static str) -> Self {
+        self.backend = Some(backend);
+        self
     }
 
     /// Applies pending migrations (single process; see [`open_shared`]
@@ -266,8 +279,8 @@ impl TaskStore for SqliteStore {
         let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
         let sql = format!(
             "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs,
-                                idempotency_key, created_at, run_after, dispatched_at, updated_at)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?8)
+                                idempotency_key, created_at, run_after, dispatched_at, updated_at, backend)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?8, ?9)
              ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
              RETURNING {COLUMNS}"
         );
@@ -280,6 +293,7 @@ impl TaskStore for SqliteStore {
             .bind(new.timeout_secs)
             .bind(&key)
             .bind(now)
+            .bind(self.backend)
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = row {
@@ -388,16 +402,68 @@ impl TaskStore for SqliteStore {
         })
     }
 
+    async fn create_tasks(&self, new: Vec<NewTask>) -> Result<Vec<Created>, StoreError> {
+        let now = now_us();
+        let insert = format!(
+            "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs,
+                                idempotency_key, created_at, run_after, dispatched_at, updated_at, backend)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?8, ?9)
+             ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING {COLUMNS}"
+        );
+        let existing =
+            format!("SELECT {COLUMNS} FROM tasks WHERE owner_id = ?1 AND idempotency_key = ?2");
+        // One transaction: the whole batch or nothing.
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(new.len());
+        for t in &new {
+            let key = t.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
+            let row = sqlx::query(&insert)
+                .bind(t.id.to_string())
+                .bind(t.owner.as_str())
+                .bind(t.kind.as_str())
+                .bind(t.payload.to_string())
+                .bind(t.max_attempts)
+                .bind(t.timeout_secs)
+                .bind(&key)
+                .bind(now)
+                .bind(self.backend)
+                .fetch_optional(&mut *tx)
+                .await?;
+            out.push(match row {
+                Some(row) => Created {
+                    task: task_from_row(&row)?,
+                    created: true,
+                },
+                None => Created {
+                    task: task_from_row(
+                        &sqlx::query(&existing)
+                            .bind(t.owner.as_str())
+                            .bind(&key)
+                            .fetch_one(&mut *tx)
+                            .await?,
+                    )?,
+                    created: false,
+                },
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn claim(
         &self,
         ids: &[TaskId],
         worker: &str,
         lease: Duration,
+        owner_max_running: Option<u32>,
     ) -> Result<Vec<Task>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let now = now_us();
+        // SQLite runs one writer at a time: the cap check and the claim are
+        // one statement, so they cannot interleave with another claim.
         let sql = format!(
             "UPDATE tasks SET
                 status = 'running',
@@ -407,15 +473,42 @@ impl TaskStore for SqliteStore {
                 lease_expires_at = ?3,
                 updated_at = ?1
              WHERE id IN ({}) AND status = 'queued' AND run_after <= ?1
+               AND (?4 IS NULL OR (SELECT count(*) FROM tasks r
+                     WHERE r.status = 'running' AND r.owner_id = tasks.owner_id) < ?4)
              RETURNING {COLUMNS}",
-            placeholders(4, ids.len())
+            placeholders(5, ids.len())
         );
         let query = sqlx::query(&sql)
             .bind(now)
             .bind(worker)
-            .bind(now + micros(lease));
+            .bind(now + micros(lease))
+            .bind(owner_max_running.map(i64::from));
         let rows = bind_ids(query, ids).fetch_all(&self.pool).await?;
         rows.iter().map(task_from_row).collect()
+    }
+
+    async fn claim_due(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError> {
+        if req.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let got = self.claim_due_once(req).await?;
+        if got.is_empty() && !req.after_owner.is_empty() && req.scope == ClaimScope::All {
+            // Past the last owner: wrap around to the first.
+            return self
+                .claim_due_once(&ClaimRequest {
+                    after_owner: "",
+                    ..*req
+                })
+                .await;
+        }
+        Ok(got)
+    }
+    async fn queued_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn task_states(&self, ids: &[TaskId]) -> Result<Vec<TaskState>, StoreError> {
@@ -478,7 +571,7 @@ impl TaskStore for SqliteStore {
                     lease_expires_at = NULL,
                     updated_at = ?7
                  WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?3
-                 RETURNING id",
+                 RETURNING id, status, started_at",
             )
             .bind(f.id.to_string())
             .bind(worker)
@@ -490,7 +583,32 @@ impl TaskStore for SqliteStore {
             .bind(micros(delay))
             .fetch_optional(&mut *tx)
             .await?;
-            if row.is_some() {
+            if let Some(row) = row {
+                let final_status: &str = row.try_get("status")?;
+                let outcome = match (final_status, status) {
+                    ("succeeded" | "failed" | "cancelled", _) => final_status.to_owned(),
+                    (_, "handback") => "handed_back".to_owned(),
+                    _ => "retried".to_owned(),
+                };
+                let started: Option<i64> = row.try_get("started_at")?;
+                sqlx::query(
+                    "INSERT INTO task_attempts (task_id, attempt, worker, started_at, finished_at, outcome, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .bind(f.id.to_string())
+                .bind(f.attempt)
+                .bind(worker)
+                .bind(started)
+                .bind(now)
+                .bind(outcome)
+                .bind(match &f.outcome {
+                    FinishOutcome::Retry { error, .. } | FinishOutcome::Failed(error) => {
+                        Some(error.as_str())
+                    }
+                    _ => None,
+                })
+                .execute(&mut *tx)
+                .await?;
                 done.push(f.id);
             }
         }
@@ -530,37 +648,6 @@ impl TaskStore for SqliteStore {
         returned_ids(bind_ids(sqlx::query(&sql), ids), &self.pool).await
     }
 
-    async fn take_stale_queued(
-        &self,
-        stale: Duration,
-        limit: u32,
-    ) -> Result<Vec<Redispatch>, StoreError> {
-        let now = now_us();
-        // Uses the partial expression index tasks_queued_due_idx.
-        let rows = sqlx::query(
-            "UPDATE tasks SET dispatched_at = ?1
-             WHERE id IN (
-                SELECT id FROM tasks
-                WHERE status = 'queued' AND max(run_after, dispatched_at) <= ?2
-                ORDER BY max(run_after, dispatched_at)
-                LIMIT ?3)
-             RETURNING id, attempts",
-        )
-        .bind(now)
-        .bind(now - micros(stale))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Redispatch {
-                    id: parse_id(r.try_get("id")?)?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
-    }
-
     async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM tasks WHERE id IN (
@@ -576,6 +663,51 @@ impl TaskStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(SUM(size), 0) AS n FROM files WHERE owner_id = ?1")
+            .bind(owner.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = ?1 AND status = 'queued' LIMIT ?2)",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = ?1 AND owner_id = ?2")
+            .bind(id.to_string())
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < ?1 ORDER BY created_at LIMIT ?2",
+        )
+        .bind(now_us() - micros(age))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
+    }
+
     async fn recover_leases(
         &self,
         scope: LeaseScope<'_>,
@@ -584,7 +716,10 @@ impl TaskStore for SqliteStore {
         let now = now_us();
         let (filter, me) = match scope {
             LeaseScope::Expired => ("lease_expires_at < ?1", ""),
-            LeaseScope::AllExcept(me) => ("lease_owner IS NOT ?3", me),
+            LeaseScope::AllExcept(me) => (
+                "lease_owner IS NOT ?3 AND substr(lease_owner, 1, length(?4)) = ?4",
+                me,
+            ),
         };
         let sql = format!(
             "UPDATE tasks SET
@@ -604,15 +739,34 @@ impl TaskStore for SqliteStore {
              WHERE id IN (
                 SELECT id FROM tasks
                 WHERE status = 'running' AND {filter}
-                ORDER BY lease_expires_at
+                ORDER BY lease_expires_at, id
                 LIMIT ?2)
              RETURNING id, status, kind"
         );
+        // The history rows are written first, from the rows about to change,
+        // in the same transaction.
+        let history = format!(
+            "INSERT INTO task_attempts (task_id, attempt, worker, started_at, finished_at, outcome, error)
+             SELECT id, attempts, lease_owner, started_at, ?1, 'lease_expired',
+                    'lease expired: the worker running attempt ' || attempts || ' stopped'
+             FROM tasks WHERE id IN (
+                SELECT id FROM tasks
+                WHERE status = 'running' AND {filter}
+                ORDER BY lease_expires_at, id
+                LIMIT ?2)"
+        );
+        let mut tx = self.pool.begin().await?;
+        let mut h = sqlx::query(&history).bind(now).bind(i64::from(limit));
+        if !me.is_empty() {
+            h = h.bind(me).bind(super::worker_kind_prefix(me));
+        }
+        h.execute(&mut *tx).await?;
         let mut query = sqlx::query(&sql).bind(now).bind(i64::from(limit));
         if !me.is_empty() {
-            query = query.bind(me);
+            query = query.bind(me).bind(super::worker_kind_prefix(me));
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
         rows.iter()
             .map(|r| {
                 Ok(RecoveredLease {
@@ -622,5 +776,66 @@ impl TaskStore for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+impl SqliteStore {
+    async fn claim_due_once(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError> {
+        let now = now_us();
+        let (scope, stale, backend) = match req.scope {
+            ClaimScope::All => ("1", 0, ""),
+            ClaimScope::NotDeliveredBy { backend, stale } => (
+                "(backend IS NOT ?7 OR max(run_after, dispatched_at) <= ?1 - ?8)",
+                micros(stale),
+                backend,
+            ),
+        };
+        // Owners after the round-robin position first; within the batch the
+        // first task of every owner comes before the second of any; an owner
+        // gets no more than its running cap leaves.
+        let sql = format!(
+            "UPDATE tasks SET
+                status = 'running',
+                attempts = attempts + 1,
+                started_at = ?1,
+                lease_owner = ?2,
+                lease_expires_at = ?3,
+                updated_at = ?1
+             WHERE id IN (
+                SELECT id FROM (
+                    SELECT q.id, q.owner_id, q.run_after,
+                           row_number() OVER (PARTITION BY q.owner_id ORDER BY q.run_after) AS rn,
+                           CASE WHEN ?4 IS NULL THEN 0 ELSE
+                               (SELECT count(*) FROM tasks r
+                                WHERE r.status = 'running' AND r.owner_id = q.owner_id)
+                           END AS running
+                    FROM tasks q
+                    WHERE q.status = 'queued' AND q.run_after <= ?1 AND {scope}
+                      AND q.owner_id IS NOT ?10
+                      AND q.owner_id IN (
+                        SELECT owner_id FROM (
+                            SELECT DISTINCT owner_id FROM tasks
+                            WHERE status = 'queued' AND run_after <= ?1)
+                        ORDER BY owner_id > ?5 DESC, owner_id LIMIT ?6)
+                ) x
+                WHERE ?4 IS NULL OR rn <= ?4 - running
+                ORDER BY rn, owner_id > ?5 DESC, owner_id
+                LIMIT ?9)
+             RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(req.worker)
+            .bind(now + micros(req.lease))
+            .bind(req.owner_max_running.map(i64::from))
+            .bind(req.after_owner)
+            .bind(i64::from(CLAIM_OWNERS_PER_BATCH))
+            .bind(backend)
+            .bind(stale)
+            .bind(i64::from(req.limit))
+            .bind(req.exclude_owner)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(task_from_row).collect()
     }
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Drain rate of a backlog after a restart: N queued system.noop rows are
+# written straight into a fresh PostgreSQL database (as a web would have
+# accepted them while no worker ran), then one worker starts. Prints the time
+# to ready and the drain rate.
+#
+#   benches/backlog.sh 20000 [WORKER_CONCURRENCY] [TASK_BACKEND]
+#
+# Needs the release binary (cargo build --release --bin resume-agent), psql
+# and a PostgreSQL server at $PGURL (default postgres://postgres@127.0.0.1:5432).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-20000}
+CONC=${2:-32}
+BACKEND=${3:-in-process}
+BIN=${BIN:-target/release/resume-agent}
+PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+DBNAME="ra_backlog_$$"
+DB="$PGURL/$DBNAME"
+PORT=${PORT:-18400}
+psql -q "$PGURL/postgres" -c "CREATE DATABASE $DBNAME" >/dev/null
+cleanup() {
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null || true
+}
+trap cleanup EXIT
+export DATABASE_URL="$DB" WORKER_ADDR="127.0.0.1:$PORT" TASK_BACKEND="$BACKEND" \
+  WORKER_CONCURRENCY="$CONC" LOG_FORMAT=json RUST_LOG=warn DATA_DIR="$(mktemp -d)"
+"$BIN" migrate >/dev/null
+psql -q "$DB" -c "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, backend)
+  SELECT gen_random_uuid(), 'bench', 'system.noop', 'queued', '{}', 3, 120, '$BACKEND'
+  FROM generate_series(1, $N)" >/dev/null
+psql -q "$DB" -c "VACUUM ANALYZE tasks" >/dev/null
+start=$(date +%s.%N)
+"$BIN" worker &
+PID=$!
+until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.01; done
+ready=$(date +%s.%N)
+while :; do
+  left=$(psql -qtA "$DB" -c "SELECT count(*) FROM tasks WHERE status IN ('queued', 'running')")
+  [ "$left" = 0 ] && break
+  sleep 0.05
+done
+done_=$(date +%s.%N)
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+python3 - "$start" "$ready" "$done_" "$N" "$rss" "$CONC" "$BACKEND" <<'PY'
+import sys
+s, r, d, n, rss, c, b = map(float, sys.argv[1:6]) + [sys.argv[6], sys.argv[7]]
+print(f"backlog {int(n)} noops, {b}, WORKER_CONCURRENCY={c}: ready after {r - s:.3f} s, "
+      f"drained in {d - s:.2f} s = {n / (d - s):,.0f} tasks/s; worker peak RSS {rss / 1024:.1f} MiB")
+PY

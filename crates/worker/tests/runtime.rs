@@ -1,0 +1,248 @@
+//! The runtime driven in-process against the real stores (a fresh
+//! PostgreSQL database and a fresh embedded file), without spawning
+//! processes: backlogs are drained from the store without any wake-up,
+//! retries end where they should, a drain hands unfinished attempts back
+//! unspent, and an owner arriving behind a long backlog gets the slot kept
+//! for others.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use resume_agent_core::blob::LocalBlobStore;
+use resume_agent_core::config::{Config, Role, WorkerConfig};
+use resume_agent_core::store::TaskStore;
+use resume_agent_core::task::{NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
+use resume_agent_core::testing::{self, eventually};
+use resume_agent_queue::wake::{WakeBackend, Wakeups};
+use resume_agent_worker::{Deps, Intake, Registry, Runtime};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn config(vars: &[(&str, &str)]) -> WorkerConfig {
+    let mut map: HashMap<String, String> = HashMap::new();
+    for (k, v) in [
+        ("TASK_LEASE_SECS", "5"),
+        ("TASK_HEARTBEAT_SECS", "1"),
+        ("SWEEP_INTERVAL_SECS", "1"),
+        ("CANCEL_POLL_MS", "50"),
+        ("RETRY_BACKOFF_BASE_MS", "10"),
+        ("RETRY_BACKOFF_MAX_MS", "20"),
+        ("INTAKE_POLL_MS", "200"),
+    ]
+    .iter()
+    .chain(vars)
+    {
+        map.insert((*k).into(), (*v).into());
+    }
+    Config::from_source(Role::Serve, &map).unwrap().worker
+}
+
+struct Running {
+    runtime: Runtime,
+    wakeups: Wakeups,
+    stop: CancellationToken,
+    done: tokio::task::JoinHandle<()>,
+}
+
+async fn start(store: Arc<dyn TaskStore>, cfg: WorkerConfig) -> Running {
+    let dir = std::env::temp_dir().join(format!("ra-rt-{}", uuid::Uuid::new_v4().simple()));
+    let blobs = Arc::new(LocalBlobStore::open(&dir).await.unwrap());
+    let wakeups = Wakeups::new();
+    let deps = Deps {
+        store: store.clone(),
+        intake: Intake {
+            backend: Arc::new(WakeBackend::new("postgres", wakeups.clone())),
+            wakeups: wakeups.clone(),
+            deliveries: None,
+        },
+        blobs,
+        // These tests run no résumé task: the parse child is never started.
+        registry: Registry::with_builtins(
+            store,
+            resume_agent_worker::resume::ResumeSettings::new(
+                resume_agent_worker::parse_child::ParseRunner::new(
+                    "/nonexistent/parse-child",
+                    vec![],
+                    resume_agent_worker::parse_child::ParseLimits::default(),
+                ),
+                resume_agent_worker::resume::DEFAULT_RESULT_MAX_BYTES,
+                1,
+            ),
+        ),
+    };
+    let runtime = Runtime::new(deps, cfg, None);
+    let stop = CancellationToken::new();
+    let (r, s) = (runtime.clone(), stop.clone());
+    let done = tokio::spawn(async move {
+        r.run(s).await;
+    });
+    Running {
+        runtime,
+        wakeups,
+        stop,
+        done,
+    }
+}
+
+fn task(owner: &str, kind: TaskKind, payload: serde_json::Value, max_attempts: i32) -> NewTask {
+    NewTask {
+        id: TaskId::new(),
+        owner: OwnerId::parse(owner).unwrap(),
+        kind,
+        payload,
+        max_attempts,
+        timeout_secs: 30,
+        idempotency_key: None,
+    }
+}
+
+async fn stats(store: &dyn TaskStore, owner: &str) -> resume_agent_core::store::TaskStats {
+    store.stats(&OwnerId::parse(owner).unwrap()).await.unwrap()
+}
+
+async fn backlog_is_drained_from_the_store(store: Arc<dyn TaskStore>, n: usize) {
+    for _ in 0..n / 500 {
+        let batch = (0..500)
+            .map(|_| task("backlog", TaskKind::SystemNoop, json!({}), 3))
+            .collect();
+        store.create_tasks(batch).await.unwrap();
+    }
+    // Nobody hands anything off: the backlog is found in the store.
+    let started = Instant::now();
+    let rt = start(store.clone(), config(&[("WORKER_CONCURRENCY", "32")])).await;
+    let want = i64::try_from(n).unwrap();
+    eventually(Duration::from_secs(120), "backlog drained", || async {
+        (stats(&*store, "backlog").await.succeeded == want).then_some(())
+    })
+    .await;
+    eprintln!(
+        "{} store: {n} queued noops drained in {:?}",
+        store.name(),
+        started.elapsed()
+    );
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
+async fn retries_end_failed_after_max_attempts(store: Arc<dyn TaskStore>) {
+    let rt = start(store.clone(), config(&[])).await;
+    let t = store
+        .create_task(task(
+            "retrier",
+            TaskKind::SystemFail,
+            json!({"message": "boom"}),
+            3,
+        ))
+        .await
+        .unwrap()
+        .task;
+    rt.wakeups.wake();
+    let owner = OwnerId::parse("retrier").unwrap();
+    let done = eventually(Duration::from_secs(30), "failed", || async {
+        let t = store.get_task(&owner, t.id).await.unwrap()?;
+        (t.status == TaskStatus::Failed).then_some(t)
+    })
+    .await;
+    assert_eq!(done.attempts, 3);
+    assert!(done.error.unwrap().contains("boom"));
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
+async fn a_drain_hands_long_attempts_back_unspent(store: Arc<dyn TaskStore>) {
+    let rt = start(
+        store.clone(),
+        config(&[("SHUTDOWN_GRACE_SECS", "0"), ("WORKER_CONCURRENCY", "4")]),
+    )
+    .await;
+    let ids: Vec<TaskId> = store
+        .create_tasks(
+            (0..3)
+                .map(|_| task("drainer", TaskKind::SystemSleep, json!({"ms": 60_000}), 3))
+                .collect(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.task.id)
+        .collect();
+    rt.wakeups.wake();
+    eventually(Duration::from_secs(20), "all running", || async {
+        (rt.runtime.running() == 3).then_some(())
+    })
+    .await;
+    let stopped = Instant::now();
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+    assert!(stopped.elapsed() < Duration::from_secs(10), "drain hung");
+    let owner = OwnerId::parse("drainer").unwrap();
+    for id in ids {
+        let t = store.get_task(&owner, id).await.unwrap().unwrap();
+        assert_eq!(
+            (t.status, t.attempts),
+            (TaskStatus::Queued, 0),
+            "handed back with its attempt unspent"
+        );
+    }
+}
+
+async fn a_newcomer_gets_the_slot_kept_for_others(store: Arc<dyn TaskStore>) {
+    let rt = start(store.clone(), config(&[("WORKER_CONCURRENCY", "4")])).await;
+    store
+        .create_tasks(
+            (0..50)
+                .map(|_| task("hog", TaskKind::SystemSleep, json!({"ms": 30_000}), 3))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    rt.wakeups.wake();
+    eventually(Duration::from_secs(20), "hog holds 3 slots", || async {
+        (stats(&*store, "hog").await.running == 3).then_some(())
+    })
+    .await;
+    let t = store
+        .create_task(task("newcomer", TaskKind::SystemNoop, json!({}), 3))
+        .await
+        .unwrap()
+        .task;
+    rt.wakeups.wake();
+    let owner = OwnerId::parse("newcomer").unwrap();
+    let started = Instant::now();
+    eventually(Duration::from_secs(10), "newcomer ran", || async {
+        let t = store.get_task(&owner, t.id).await.unwrap()?;
+        (t.status == TaskStatus::Succeeded).then_some(())
+    })
+    .await;
+    eprintln!(
+        "newcomer behind 30 s sleeps ran after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stats(&*store, "hog").await.running,
+        3,
+        "the kept slot never goes to the hog"
+    );
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_on_postgres() {
+    let s = || async { testing::pg_store().await.0 as Arc<dyn TaskStore> };
+    backlog_is_drained_from_the_store(s().await, 5_000).await;
+    retries_end_failed_after_max_attempts(s().await).await;
+    a_drain_hands_long_attempts_back_unspent(s().await).await;
+    a_newcomer_gets_the_slot_kept_for_others(s().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_on_the_embedded_store() {
+    let s = || async { testing::sqlite_store().await as Arc<dyn TaskStore> };
+    backlog_is_drained_from_the_store(s().await, 2_000).await;
+    retries_end_failed_after_max_attempts(s().await).await;
+    a_drain_hands_long_attempts_back_unspent(s().await).await;
+    a_newcomer_gets_the_slot_kept_for_others(s().await).await;
+}
