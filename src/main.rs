@@ -61,15 +61,39 @@ enum Command {
     Worker,
     /// Applies database migrations, then exits (idempotent; safe to run twice at once).
     Migrate,
+    /// Internal: the worker's résumé-parser child (file on stdin, parse on
+    /// stdout), started by the worker itself under resource limits.
+    #[command(name = "parse-child", hide = true)]
+    ParseChild {
+        /// Address-space limit in MiB.
+        #[arg(long)]
+        max_memory_mb: u64,
+        /// CPU-time limit in seconds.
+        #[arg(long)]
+        max_cpu_secs: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The parse child reads no configuration and starts no runtime.
+    if let Command::ParseChild {
+        max_memory_mb,
+        max_cpu_secs,
+    } = cli.command
+    {
+        return resume_agent_worker::parse_child::run_child(
+            resume_agent_worker::parse_child::ParseLimits {
+                max_memory_mb,
+                max_cpu_secs,
+            },
+        );
+    }
     let role = match cli.command {
         Command::Serve => Role::Serve,
         Command::Web => Role::Web,
         Command::Worker => Role::Worker,
-        Command::Migrate => Role::Migrate,
+        Command::Migrate | Command::ParseChild { .. } => Role::Migrate,
     };
     let config = match Config::from_env(role) {
         Ok(c) => c,
@@ -163,7 +187,7 @@ async fn run(
         env!("CARGO_PKG_VERSION")
     );
     match command {
-        Command::Migrate => {
+        Command::Migrate | Command::ParseChild { .. } => {
             store::open(&config, true)
                 .await
                 .context("migrating the database")?;
@@ -370,7 +394,7 @@ async fn build_worker(
             deliveries: None,
         },
         blobs,
-        registry: registry(config, &store_for_handlers),
+        registry: registry(config, &store_for_handlers)?,
     };
     // Phase 5: exactly one worker may consume.
     let guard: Arc<dyn SingletonLock> = match &config.database {
@@ -410,7 +434,7 @@ async fn build_pg_worker(
             deliveries: None,
         },
         blobs,
-        registry: registry(config, &store_for_handlers),
+        registry: registry(config, &store_for_handlers)?,
     };
     let runtime = Runtime::new(deps, config.worker.clone(), None);
     Worker::build(config.worker_addr, runtime, None)
@@ -437,7 +461,7 @@ async fn build_azure_worker(
             deliveries: Some(queue),
         },
         blobs,
-        registry: registry(config, &store_for_handlers),
+        registry: registry(config, &store_for_handlers)?,
     };
     let runtime = Runtime::new(deps, config.worker.clone(), None);
     Worker::build(config.worker_addr, runtime, None)
@@ -446,10 +470,22 @@ async fn build_azure_worker(
 }
 
 /// The handlers every worker runs (wrapped in the test probe when asked).
-fn registry(config: &Config, store: &Arc<dyn TaskStore>) -> Registry {
-    let r = Registry::with_builtins(store.clone());
-    match &config.worker.test_probe {
+/// Résumés are parsed by this binary's hidden `parse-child` subcommand.
+fn registry(config: &Config, store: &Arc<dyn TaskStore>) -> anyhow::Result<Registry> {
+    use resume_agent_worker::parse_child::{ParseLimits, ParseRunner};
+    let parser = ParseRunner::current_exe(ParseLimits {
+        max_memory_mb: config.parse.max_memory_mb,
+        max_cpu_secs: config.parse.max_cpu_secs,
+    })
+    .context("locating this executable for the résumé parser's child process")?;
+    let resume = resume_agent_worker::resume::ResumeSettings::new(
+        parser,
+        config.parse.result_max_bytes,
+        config.parse.max_concurrency,
+    );
+    let r = Registry::with_builtins(store.clone(), resume);
+    Ok(match &config.worker.test_probe {
         Some(file) => r.probed(file),
         None => r,
-    }
+    })
 }

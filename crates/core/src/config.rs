@@ -233,6 +233,41 @@ pub struct WebConfig {
     pub request_timeout: Duration,
 }
 
+/// How the worker runs the résumé parser (in a child process) and bounds
+/// task results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseConfig {
+    /// `PARSE_MAX_MEMORY_MB` (default 384): address-space limit of each
+    /// parse child. With the default concurrency two children and the
+    /// worker itself fit the worker pod's 1 GiB.
+    pub max_memory_mb: u64,
+    /// `PARSE_MAX_CONCURRENCY` (default 2): parse children alive at once
+    /// (further parses wait for a slot).
+    pub max_concurrency: usize,
+    /// `PARSE_MAX_CPU_SECS` (default 60): CPU-time limit of each parse child
+    /// (its wall clock is the attempt's timeout).
+    pub max_cpu_secs: u64,
+    /// `TASK_RESULT_MAX_BYTES` (default 1048576): largest result a résumé
+    /// handler returns (it shortens the result to fit).
+    pub result_max_bytes: usize,
+}
+
+impl ParseConfig {
+    fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_memory_mb: parsed(src, "PARSE_MAX_MEMORY_MB", 384, range(64, 1 << 20))?,
+            max_concurrency: parsed(src, "PARSE_MAX_CONCURRENCY", 2, range(1, 1024))?,
+            max_cpu_secs: parsed(src, "PARSE_MAX_CPU_SECS", 60, range(1, 86_400))?,
+            result_max_bytes: parsed(
+                src,
+                "TASK_RESULT_MAX_BYTES",
+                1024 * 1024,
+                range(4096, 64 * 1024 * 1024),
+            )?,
+        })
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -271,6 +306,8 @@ pub struct Config {
     pub azure: AzureStorageConfig,
     /// The Azure Queue backend.
     pub azure_queue: AzureQueueConfig,
+    /// The résumé parser's child process and result bound.
+    pub parse: ParseConfig,
 }
 
 /// A configuration error, naming the variable.
@@ -643,6 +680,7 @@ impl Config {
             blob_store,
             azure,
             azure_queue,
+            parse: ParseConfig::from_source(src)?,
         })
     }
 }
@@ -880,5 +918,40 @@ mod tests {
         .unwrap();
         assert!(c.azure.workload_identity);
         assert_eq!(c.blob_store, BlobStoreKind::Azure);
+    }
+
+    #[test]
+    fn parse_child_limits_and_result_bound() {
+        let c = cfg(Role::Worker, &[]).unwrap();
+        assert_eq!(
+            c.parse,
+            ParseConfig {
+                max_memory_mb: 384,
+                max_concurrency: 2,
+                max_cpu_secs: 60,
+                result_max_bytes: 1024 * 1024,
+            }
+        );
+        let c = cfg(
+            Role::Worker,
+            &[
+                ("PARSE_MAX_MEMORY_MB", "256"),
+                ("PARSE_MAX_CPU_SECS", "5"),
+                ("TASK_RESULT_MAX_BYTES", "65536"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.parse.max_memory_mb, 256);
+        assert_eq!(c.parse.max_cpu_secs, 5);
+        assert_eq!(c.parse.result_max_bytes, 65536);
+        for (var, bad) in [
+            ("PARSE_MAX_MEMORY_MB", "8"),
+            ("PARSE_MAX_CPU_SECS", "0"),
+            ("PARSE_MAX_CONCURRENCY", "0"),
+            ("TASK_RESULT_MAX_BYTES", "100"),
+        ] {
+            let e = cfg(Role::Worker, &[(var, bad)]).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{var}:")), "{e}");
+        }
     }
 }

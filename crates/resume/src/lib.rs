@@ -42,12 +42,14 @@
 
 mod extract;
 mod filetype;
+#[cfg(feature = "testing")]
+pub mod hostile;
 mod matching;
 mod parse;
 pub mod skills;
 mod text;
 
-pub use extract::{ExtractError, extract_text};
+pub use extract::{ExtractError, MAX_INPUT_BYTES, MAX_TEXT_BYTES, extract_text};
 pub use filetype::{FileType, SniffError, sniff};
 pub use matching::{MatchResult, match_resume};
 pub use parse::{

@@ -466,10 +466,18 @@ fn strict_context(line: &str, start: usize, end: usize) -> bool {
     )
 }
 
+/// Whether `text` ends with the word `word` (ASCII case ignored). The split
+/// point is checked for a character boundary: `text` may end in a curly
+/// quote or any other multi-byte character.
 fn ends_with_word(text: &str, word: &str) -> bool {
-    text.len() >= word.len()
-        && text[text.len() - word.len()..].eq_ignore_ascii_case(word)
-        && text[..text.len() - word.len()]
+    let Some(split) = text.len().checked_sub(word.len()) else {
+        return false;
+    };
+    let (Some(head), Some(tail)) = (text.get(..split), text.get(split..)) else {
+        return false;
+    };
+    tail.eq_ignore_ascii_case(word)
+        && head
             .chars()
             .next_back()
             .is_none_or(|c| !c.is_alphanumeric())
@@ -530,6 +538,17 @@ fn mask_links(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ends_with_word_survives_multibyte_text() {
+        assert!(ends_with_word("Go and", "and"));
+        assert!(!ends_with_word("Goand", "and"));
+        assert!(!ends_with_word("“", "or"));
+        assert!(!ends_with_word("x”", "or"));
+        assert!(!ends_with_word("é", "and"));
+        // The case: a skill after a curly quote in a list.
+        let _ = find_skills("Languages: “Rust”, ‘Go’ and “PostgreSQL”\nGo and“ x”");
+    }
 
     fn found(text: &str) -> Vec<String> {
         find_skills(text)

@@ -60,15 +60,21 @@ impl Registry {
     }
 
     /// The built-in handlers: `system.*`, and `resume.*` reading file
-    /// metadata from `store`.
+    /// metadata from `store` and parsing as `resume` says (in a child).
     #[must_use]
-    pub fn with_builtins(store: Arc<dyn resume_agent_core::store::TaskStore>) -> Self {
+    pub fn with_builtins(
+        store: Arc<dyn resume_agent_core::store::TaskStore>,
+        resume: crate::resume::ResumeSettings,
+    ) -> Self {
         let mut r = Self::new();
         r.register(Arc::new(crate::handlers::Noop));
         r.register(Arc::new(crate::handlers::Sleep));
         r.register(Arc::new(crate::handlers::Fail));
-        r.register(Arc::new(crate::resume::Parse::new(store.clone())));
-        r.register(Arc::new(crate::resume::Match::new(store)));
+        r.register(Arc::new(crate::resume::Parse::new(
+            store.clone(),
+            resume.clone(),
+        )));
+        r.register(Arc::new(crate::resume::Match::new(store, resume)));
         r
     }
 

@@ -6,7 +6,8 @@
 //! - [`handler`]: the `TaskHandler` trait, the per-attempt `TaskContext`
 //!   and the registry of handlers by kind;
 //! - [`handlers`]: the built-in `system.*` handlers; [`resume`]: the
-//!   `resume.parse` and `resume.match` handlers;
+//!   `resume.parse` and `resume.match` handlers, which parse files in a
+//!   killable, resource-limited child process ([`parse_child`]);
 //! - [`runtime`]: claim (from the store in batches, or queue deliveries by
 //!   id) → run (timeout, cancellation, panics caught) → finish →
 //!   acknowledge, retries with exponential backoff and jitter, per-owner
@@ -21,6 +22,7 @@
 
 pub mod handler;
 pub mod handlers;
+pub mod parse_child;
 pub mod resume;
 pub mod runtime;
 
@@ -129,6 +131,15 @@ impl Worker {
             )),
         }
     }
+}
+
+/// `s` on one line: line breaks and control characters become spaces.
+pub(crate) fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -58,7 +58,19 @@ async fn start(store: Arc<dyn TaskStore>, cfg: WorkerConfig) -> Running {
             deliveries: None,
         },
         blobs,
-        registry: Registry::with_builtins(store),
+        // These tests run no résumé task: the parse child is never started.
+        registry: Registry::with_builtins(
+            store,
+            resume_agent_worker::resume::ResumeSettings::new(
+                resume_agent_worker::parse_child::ParseRunner::new(
+                    "/nonexistent/parse-child",
+                    vec![],
+                    resume_agent_worker::parse_child::ParseLimits::default(),
+                ),
+                resume_agent_worker::resume::DEFAULT_RESULT_MAX_BYTES,
+                1,
+            ),
+        ),
     };
     let runtime = Runtime::new(deps, cfg, None);
     let stop = CancellationToken::new();

@@ -9,7 +9,7 @@
 //! skipped, and the targets of external hyperlinks are kept next to their
 //! text so that links such as "LinkedIn" keep their URL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
 
 use quick_xml::Reader;
@@ -23,6 +23,12 @@ use crate::filetype::MAX_ZIP_ENTRIES;
 const MAX_DECOMPRESSED: u64 = 50 * 1024 * 1024;
 /// XML nesting deeper than this is rejected.
 const MAX_XML_DEPTH: usize = 512;
+/// Header parts and footer parts accepted (each); a real document has a
+/// handful (first page, even, odd per section).
+const MAX_HEADER_PARTS: usize = 64;
+/// Text collected from one part at most; the rest is dropped (the whole
+/// text is cut to [`super::MAX_TEXT_BYTES`] anyway).
+const MAX_PART_TEXT: usize = 2 * super::MAX_TEXT_BYTES;
 
 pub(super) fn extract(bytes: &[u8]) -> Result<String, ExtractError> {
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
@@ -56,12 +62,21 @@ pub(super) fn extract(bytes: &[u8]) -> Result<String, ExtractError> {
                 n.starts_with(prefix) && n.ends_with(".xml") && !n[prefix.len()..].contains('/')
             })
             .collect();
+        if selected.len() > MAX_HEADER_PARTS {
+            return Err(ExtractError::TooLarge(format!(
+                "the DOCX has {} {} parts, the limit is {MAX_HEADER_PARTS}",
+                selected.len(),
+                prefix.trim_start_matches("word/")
+            )));
+        }
         selected.sort();
+        // Deduplicated through a set: linear in the parts, not quadratic.
+        let mut seen: HashSet<String> = HashSet::new();
         let mut texts: Vec<String> = Vec::new();
         for name in selected {
             if let Some(xml) = read_part(&mut archive, name, &mut budget)? {
                 let text = document_text(&xml, &BTreeMap::new())?;
-                if !text.trim().is_empty() && !texts.contains(&text) {
+                if !text.trim().is_empty() && seen.insert(text.clone()) {
                     texts.push(text);
                 }
             }
@@ -285,7 +300,7 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                     _ => {}
                 }
             }
-            Event::Text(t) if b.in_text && b.skip_depth == 0 => {
+            Event::Text(t) if b.in_text && b.skip_depth == 0 && b.out().len() < MAX_PART_TEXT => {
                 let text = t.xml10_content();
                 b.out().push_str(&text);
             }
@@ -305,7 +320,7 @@ fn document_text(xml: &str, rels: &BTreeMap<String, String>) -> Result<String, E
                     b.out().push(c);
                 }
             }
-            Event::CData(t) if b.in_text && b.skip_depth == 0 => {
+            Event::CData(t) if b.in_text && b.skip_depth == 0 && b.out().len() < MAX_PART_TEXT => {
                 let text: String = t.as_ref().to_owned();
                 b.out().push_str(&text);
             }

@@ -12,6 +12,10 @@ use crate::text::{decode_text, normalize_text};
 
 /// The largest input accepted, in bytes (50 MiB).
 pub const MAX_INPUT_BYTES: usize = 50 * 1024 * 1024;
+/// The most text a document may hold (1 MiB, some 150,000 words, far
+/// beyond any résumé): more is refused as too large, which bounds the
+/// structuring work and every result built on the text.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
 /// Why text could not be extracted. Every variant is permanent: retrying the
 /// same bytes fails the same way. `Display` is one line, fit to show a user.
@@ -76,7 +80,15 @@ pub fn extract_text(bytes: &[u8], ty: FileType) -> Result<String, ExtractError> 
         FileType::Markdown => markdown::to_text(&decode(bytes)?),
         FileType::PlainText => decode(bytes)?,
     };
+    // Extractors stop collecting a little past twice the cap; normalising
+    // only shrinks text, so what is still above the cap was too long.
+    let raw = truncate_at_char(raw, MAX_TEXT_BYTES * 2 + 1);
     let text = normalize_text(&raw);
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ExtractError::TooLarge(format!(
+            "the document holds more than {MAX_TEXT_BYTES} bytes of text"
+        )));
+    }
     if text.trim().is_empty() {
         return Err(match ty {
             FileType::Pdf => ExtractError::NoTextLayer,
@@ -84,6 +96,18 @@ pub fn extract_text(bytes: &[u8], ty: FileType) -> Result<String, ExtractError> 
         });
     }
     Ok(text)
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate_at_char(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 fn decode(bytes: &[u8]) -> Result<String, ExtractError> {
@@ -113,6 +137,17 @@ mod tests {
             extract_text(b"\x00\x01\x02\x03", FileType::PlainText),
             Err(ExtractError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn too_much_text_is_refused() {
+        let long = "é".repeat(MAX_TEXT_BYTES);
+        assert!(matches!(
+            extract_text(long.as_bytes(), FileType::PlainText),
+            Err(ExtractError::TooLarge(_))
+        ));
+        let fits = "é ".repeat(MAX_TEXT_BYTES / 4);
+        assert!(extract_text(fits.as_bytes(), FileType::PlainText).is_ok());
     }
 
     #[test]
