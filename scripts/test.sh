@@ -93,10 +93,14 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+log "fuzz (short, deterministic): mutated fixtures and hostile files through every extractor"
+RESUME_FUZZ_ITERS=1000 RESUME_FUZZ_SEED=11 cargo test --locked -p resume-agent-resume --test fuzz -- --nocapture
 log "release build: the container image's command (deploy/docker/Dockerfile)"
 cargo build --release --locked --bin resume-agent
 log "API fuzzing: schemathesis against the served OpenAPI document (release binary)"
 scripts/schemathesis.sh target/release/resume-agent
+log "browser tests: the console in headless Chromium (release binary; screenshots in target/console-screenshots)"
+RESUME_AGENT_BIN=target/release/resume-agent scripts/browser-tests.sh
 if [ -x scripts/check-deploy.sh ]; then
   log "deployment manifests"
   scripts/check-deploy.sh
