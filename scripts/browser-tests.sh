@@ -3,7 +3,7 @@
 # Playwright (playwright-core, pinned in package.json) driving Debian's
 # headless Chromium against the real binary on free loopback ports.
 #
-#   scripts/browser-tests.sh                # builds the debug binary when RESUME_AGENT_BIN is unset
+#   scripts/browser-tests.sh                # builds the release binary (the image's command) when RESUME_AGENT_BIN is unset
 #   RESUME_AGENT_BIN=target/release/resume-agent scripts/browser-tests.sh
 #
 # Installs what is missing: Debian's `chromium` (apt-get) and the npm test
@@ -25,9 +25,10 @@ if [ ! -f node_modules/playwright-core/package.json ] || [ ! -f node_modules/axe
   npm ci --no-audit --no-fund --loglevel=error
 fi
 if [ -z "${RESUME_AGENT_BIN:-}" ]; then
-  log "cargo build --bin resume-agent (debug)"
-  cargo build --locked --bin resume-agent
-  RESUME_AGENT_BIN=target/debug/resume-agent
+  # The container image's own command (check-deploy holds every script to it).
+  log "release build of the binary"
+  cargo build --release --locked --bin resume-agent
+  RESUME_AGENT_BIN=target/release/resume-agent
 fi
 export RESUME_AGENT_BIN CHROMIUM
 export SCREENSHOT_DIR=${SCREENSHOT_DIR:-target/console-screenshots}
