@@ -476,3 +476,30 @@ async fn a_parse_that_times_out_or_is_cancelled_leaves_no_child() {
     gone_within(child, Duration::from_secs(1)).await;
     assert!(parse_children(pid).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_parse_exits_within_the_grace_period_and_leaves_no_child() {
+    let mut d = start(&[("SHUTDOWN_GRACE_SECS", "1")]).await;
+    let pid = d.worker_pid();
+    let file = d.upload(&d.web, slow_text(), "slow.txt").await;
+    let id = d
+        .submit(
+            &d.web,
+            json!({"kind": "resume.parse", "payload": {"file_id": file}, "timeout_secs": 600}),
+        )
+        .await;
+    let child = wait_for_child(pid).await;
+    let stopped = Instant::now();
+    d.worker.sigterm();
+    let status = d.worker.wait_exit(Duration::from_secs(15)).await;
+    let took = stopped.elapsed();
+    eprintln!("SIGTERM with a parse running: exited {status} after {took:?}");
+    assert!(status.success(), "worker exit: {status}");
+    // Grace 1 s, plus the hand-back and the process exit.
+    assert!(took < Duration::from_secs(8), "drain took {took:?}");
+    gone_within(child, Duration::from_secs(1)).await;
+    // The attempt was handed back, not spent.
+    let t = d.task(&d.web, &id).await;
+    assert_eq!(t["status"], "queued", "{t}");
+    assert_eq!(t["attempts"], 0, "{t}");
+}
