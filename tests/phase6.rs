@@ -422,6 +422,66 @@ async fn a_task_failing_its_last_attempt_is_failed_and_its_message_is_in_the_poi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_a_dead_lettered_task_removes_its_poison_message() {
+    let mut p = Phase6::start(1, &[]).await;
+    let (status, t) = p
+        .submit(&json!({"kind": "system.fail", "payload": {"message": "boom"}, "max_attempts": 1}))
+        .await;
+    assert_eq!(status, 202, "{t}");
+    let id = t["id"].as_str().unwrap().to_owned();
+    p.wait_status(&id, "failed", Duration::from_secs(30)).await;
+    let q = p.queue_client();
+    eventually(Duration::from_secs(10), "the poison message", || async {
+        let texts = q.peek(true, 32).await.ok()?;
+        texts.iter().any(|t| t.contains(&id)).then_some(())
+    })
+    .await;
+    let queues: Value = p
+        .http
+        .get(format!("{}/api/queues", p.web_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queues["poison_depth"], 1, "{queues}");
+    // No worker: the retried task stays queued while we look at the poison queue.
+    let mut w = p.workers.remove(0);
+    w.sigterm();
+    w.wait_exit(Duration::from_secs(30)).await;
+    let r = p
+        .http
+        .post(format!("{}/api/tasks/{id}/retry", p.web_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let retried: Value = r.json().await.unwrap();
+    assert_eq!(retried["status"], "queued", "{retried}");
+    // The retry removed the dead-letter copy (it reappears only if a
+    // poison read hid it: wait past that and look again).
+    eventually(
+        Duration::from_secs(15),
+        "the poison message gone",
+        || async {
+            let texts = q.peek(true, 32).await.ok()?;
+            (!texts.iter().any(|t| t.contains(&id))).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        !q.peek(true, 32)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.contains(&id)),
+        "the poison message came back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_longer_than_the_visibility_timeout_is_not_picked_up_by_a_second_worker() {
     let probe = probe_file();
     let probe_s = probe.display().to_string();

@@ -52,6 +52,7 @@ use futures::StreamExt as _;
 use rand::Rng as _;
 use resume_agent_azure::ops::{StorageError, StorageErrorKind, call};
 use resume_agent_azure::{StorageAccount, account::client_options};
+use resume_agent_core::TaskId;
 use resume_agent_core::config::AzureQueueConfig;
 use tokio::time::Instant;
 
@@ -64,6 +65,12 @@ pub const NAME: &str = "azure-queue";
 pub const MAX_BATCH: u32 = 32;
 
 const POP_RECEIPT: HeaderName = HeaderName::from_static("x-ms-popreceipt");
+
+/// Poison-queue pages one redrive reads at most (32 messages each).
+pub const REDRIVE_MAX_PAGES: u32 = 32;
+
+/// How long a poison message stays hidden while a redrive looks at it.
+const REDRIVE_VISIBILITY_SECS: i32 = 5;
 
 /// The poison queue of `queue`.
 #[must_use]
@@ -321,6 +328,65 @@ impl AzureQueue {
             .collect())
     }
 
+    /// Deletes the poison messages of `tasks` (a redrive after a retry).
+    /// The poison queue is read in pages of 32, each message hidden for a
+    /// few seconds while looked at, so later pages show the next ones;
+    /// those of other tasks reappear untouched. At most
+    /// [`REDRIVE_MAX_PAGES`] pages are read per call.
+    ///
+    /// # Errors
+    /// [`BackendError::Unavailable`].
+    pub async fn remove_from_poison(&self, tasks: &[TaskId]) -> Result<u64, BackendError> {
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        let wanted: std::collections::HashSet<TaskId> = tasks.iter().copied().collect();
+        let (_, poison) = self.clients()?;
+        let mut removed = 0u64;
+        for _ in 0..REDRIVE_MAX_PAGES {
+            let options = QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(i32::try_from(MAX_BATCH).unwrap_or(32)),
+                visibility_timeout: Some(REDRIVE_VISIBILITY_SECS),
+                ..Default::default()
+            };
+            let fetched = async {
+                let r = poison.receive_messages(Some(options)).await?;
+                r.into_model()
+            };
+            let page = match call("queue_receive", self.timeout, fetched).await {
+                Ok(r) => r.items.unwrap_or_default(),
+                Err(e) if e.is_not_found() => return Ok(removed),
+                Err(e) => return Err(unavailable(&e)),
+            };
+            if page.is_empty() {
+                break;
+            }
+            for m in page {
+                let Some(message) = m.message_text.as_deref().and_then(decode) else {
+                    continue;
+                };
+                if !wanted.contains(&message.task_id) {
+                    continue;
+                }
+                let (Some(id), Some(pop)) = (m.message_id, m.pop_receipt) else {
+                    continue;
+                };
+                match call(
+                    "queue_delete",
+                    self.timeout,
+                    poison.delete_message(&id, &pop, None),
+                )
+                .await
+                {
+                    Ok(_) => removed += 1,
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(unavailable(&e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Messages waiting in the poison queue (approximate).
     pub async fn poison_depth(&self) -> Option<u64> {
         let (_, poison) = self.clients().ok()?;
@@ -500,6 +566,14 @@ impl TaskBackend for AzureQueue {
                 messages.len()
             ))),
         }
+    }
+
+    async fn forget_dead_letters(&self, tasks: &[TaskId]) -> Result<u64, BackendError> {
+        self.remove_from_poison(tasks).await
+    }
+
+    async fn dead_letter_depth(&self) -> Option<u64> {
+        self.poison_depth().await
     }
 
     async fn check(&self) -> Result<(), BackendError> {

@@ -69,6 +69,18 @@ pub trait TaskBackend: Send + Sync + 'static {
 
     /// Readiness: can the backend accept work now?
     async fn check(&self) -> Result<(), BackendError>;
+
+    /// Removes the dead-letter copies of `tasks` (they were retried): on
+    /// Azure, their messages in `<queue>-poison`. Returns how many were
+    /// removed. Backends without a dead-letter place have nothing to do.
+    async fn forget_dead_letters(&self, _tasks: &[TaskId]) -> Result<u64, BackendError> {
+        Ok(0)
+    }
+
+    /// Messages in the dead-letter place (approximate), if there is one.
+    async fn dead_letter_depth(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A received message and what the backend needs to acknowledge it.

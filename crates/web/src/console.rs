@@ -28,9 +28,9 @@ pub const BULK_RETRY_DEFAULT: u32 = 100;
 /// Most buckets one series answers.
 pub const SERIES_MAX_BUCKETS: i64 = 1440;
 
-/// Hands re-queued tasks to the backend like new ones. A failed hand-off
-/// is not an error: the tasks are stored `queued` and the worker's sweeper
-/// dispatches them (`REDISPATCH_AFTER_SECS`).
+/// Hands re-queued tasks to the backend like new ones, and removes their
+/// dead-letter messages. A failed hand-off is not an error: the tasks are
+/// stored `queued` and workers find them in the store.
 async fn hand_off(st: &AppState, ids: &[TaskId]) {
     if ids.is_empty() {
         return;
@@ -44,7 +44,17 @@ async fn hand_off(st: &AppState, ids: &[TaskId]) {
         .collect();
     if let Err(e) = st.deps.backend.enqueue(&msgs, Duration::ZERO).await {
         metrics::counter!("task_dispatch_errors_total").increment(1);
-        tracing::warn!(error = %e, tasks = ids.len(), "dispatch of retried tasks failed; the sweeper will retry");
+        tracing::warn!(error = %e, tasks = ids.len(), "hand-off of retried tasks failed; workers will find them in the store");
+    }
+    // Their dead-letter copies (Azure: <queue>-poison) go: the task lives
+    // again. A failure leaves a stale copy, harmless (claims are
+    // conditional) but misleading, so it is logged.
+    match st.deps.backend.forget_dead_letters(ids).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(n, "removed the dead-letter messages of retried tasks"),
+        Err(e) => {
+            tracing::warn!(error = %e, tasks = ids.len(), "removing dead-letter messages of retried tasks failed");
+        }
     }
 }
 
@@ -467,8 +477,7 @@ pub async fn queues(
         current: st.deps.backend.name().to_owned(),
         scope: if viewer.admin { "all" } else { "owner" }.to_owned(),
         items,
-        // TODO(lead, crates/queue): expose the poison depth to the web.
-        poison_depth: None,
+        poison_depth: st.deps.backend.dead_letter_depth().await,
     }))
 }
 
