@@ -31,6 +31,8 @@ Configuration comes from the environment (see the README for every knob):
   WORKER_API_TOKEN             shared secret for the worker's internal endpoint
   WORKER_CONCURRENCY           tasks run at once by a worker [32]
   TASK_BACKEND                 in-process | postgres | azure-queue [in-process]
+  INTAKE_POLL_MS               an idle worker looks in the store at least this often [2000]
+  OWNER_MAX_RUNNING            running attempts one owner may hold at once [unlimited]
   AZURE_STORAGE_CONNECTION_STRING  account key / emulator (wins); else
   AZURE_STORAGE_ACCOUNT_NAME   with workload or managed identity
   AZURE_STORAGE_QUEUE_NAME     queue for azure-queue [resume-agent-tasks]
