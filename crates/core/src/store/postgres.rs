@@ -712,27 +712,12 @@ impl TaskStore for PgStore {
             columns_of("t")
         );
         let cap = owner_max_running.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
-        let claim = || {
-            sqlx::query(&sql)
-                .bind(uuids(ids))
-                .bind(worker)
-                .bind(lease.as_secs_f64())
-                .bind(cap)
-        };
-        let rows = if cap.is_some() {
-            // Claims are serialised while a cap is set, so two workers cannot
-            // both see an owner below its cap and both claim.
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(CLAIM_CAP_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            let rows = claim().fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        } else {
-            claim().fetch_all(&self.pool).await?
-        };
+        let query = sqlx::query(&sql)
+            .bind(uuids(ids))
+            .bind(worker)
+            .bind(lease.as_secs_f64())
+            .bind(cap);
+        let rows = self.run_claim(query, cap.is_some()).await?;
         rows.iter().map(task_from_row).collect()
     }
 
@@ -1475,18 +1460,28 @@ impl PgStore {
                     .bind(req.exclude_owner)
             }
         };
-        let rows = if cap.is_some() {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(CLAIM_CAP_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            let rows = query.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        } else {
-            query.fetch_all(&self.pool).await?
-        };
+        let rows = self.run_claim(query, cap.is_some()).await?;
         rows.iter().map(task_from_row).collect()
+    }
+
+    /// Runs a claim statement. While an owner cap is set (`serialised`),
+    /// claims are serialised on an advisory lock, so two workers cannot both
+    /// see an owner below its cap and both claim.
+    async fn run_claim(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        serialised: bool,
+    ) -> Result<Vec<PgRow>, StoreError> {
+        if !serialised {
+            return Ok(query.fetch_all(&self.pool).await?);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CLAIM_CAP_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 }
