@@ -17,7 +17,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/resume-agent-test.XXXXXX")
 chmod 755 "$WORK"
 STARTED_PG=""
 STARTED_AZURITE=""
-log() { printf '\n== %s\n' "$*"; }
+log() { printf '\n== [%s] %s\n' "$(date +%T)" "$*"; }
 
 as_pg() {
   # initdb and postgres refuse to run as root: run them as `postgres`.
