@@ -36,12 +36,14 @@ start=$(date +%s.%N)
 PID=$!
 until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.01; done
 ready=$(date +%s.%N)
+# Poll slowly (each psql is a fresh backend: polling fast would tax the
+# server being measured); the end is the last finished_at, not the poll.
 while :; do
   left=$(psql -qtA "$DB" -c "SELECT count(*) FROM tasks WHERE status IN ('queued', 'running')")
   [ "$left" = 0 ] && break
-  sleep 0.05
+  sleep 0.25
 done
-done_=$(date +%s.%N)
+done_=$(psql -qtA "$DB" -c "SELECT extract(epoch FROM max(finished_at)) FROM tasks")
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 python3 - "$start" "$ready" "$done_" "$N" "$rss" "$CONC" "$BACKEND" <<'PY'
 import sys

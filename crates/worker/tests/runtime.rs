@@ -2,8 +2,9 @@
 //! PostgreSQL database and a fresh embedded file), without spawning
 //! processes: backlogs are drained from the store without any wake-up,
 //! retries end where they should, a drain hands unfinished attempts back
-//! unspent, and an owner arriving behind a long backlog gets the slot kept
-//! for others.
+//! unspent, short tasks are claimed ahead of the free slots and handed back
+//! unspent by a drain, and an owner arriving behind a long backlog gets the
+//! slot kept for others.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use resume_agent_core::blob::LocalBlobStore;
 use resume_agent_core::config::{Config, Role, WorkerConfig};
-use resume_agent_core::store::TaskStore;
+use resume_agent_core::store::{ListQuery, TaskStore};
 use resume_agent_core::task::{NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
 use resume_agent_core::testing::{self, eventually};
 use resume_agent_queue::wake::{WakeBackend, Wakeups};
@@ -188,6 +189,54 @@ async fn a_drain_hands_long_attempts_back_unspent(store: Arc<dyn TaskStore>) {
     }
 }
 
+async fn short_tasks_are_claimed_ahead_and_a_drain_hands_those_back(store: Arc<dyn TaskStore>) {
+    let n = 4_000;
+    for _ in 0..n / 500 {
+        let batch = (0..500)
+            .map(|_| task("ahead", TaskKind::SystemNoop, json!({}), 3))
+            .collect();
+        store.create_tasks(batch).await.unwrap();
+    }
+    let rt = start(store.clone(), config(&[("WORKER_CONCURRENCY", "2")])).await;
+    // Noops start thousands a second: the worker holds more claimed tasks
+    // than it has slots (they wait in its ready queue).
+    eventually(
+        Duration::from_secs(30),
+        "claimed ahead of 2 slots",
+        || async { (rt.runtime.running() > 2).then_some(()) },
+    )
+    .await;
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+    let s = stats(&*store, "ahead").await;
+    assert_eq!(s.running, 0, "nothing is left running after a drain");
+    assert_eq!(s.succeeded + s.queued, i64::from(n), "{s:?}");
+    // Whatever was claimed ahead and never started went back unspent.
+    let owner = OwnerId::parse("ahead").unwrap();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_tasks(
+                &owner,
+                &ListQuery {
+                    status: Some(TaskStatus::Queued),
+                    kind: None,
+                    limit: 500,
+                    cursor,
+                },
+            )
+            .await
+            .unwrap();
+        for t in &page.items {
+            assert_eq!(t.attempts, 0, "a handed-back task kept its attempt");
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+}
+
 async fn a_newcomer_gets_the_slot_kept_for_others(store: Arc<dyn TaskStore>) {
     let rt = start(store.clone(), config(&[("WORKER_CONCURRENCY", "4")])).await;
     store
@@ -235,6 +284,7 @@ async fn the_runtime_on_postgres() {
     backlog_is_drained_from_the_store(s().await, 5_000).await;
     retries_end_failed_after_max_attempts(s().await).await;
     a_drain_hands_long_attempts_back_unspent(s().await).await;
+    short_tasks_are_claimed_ahead_and_a_drain_hands_those_back(s().await).await;
     a_newcomer_gets_the_slot_kept_for_others(s().await).await;
 }
 
@@ -244,5 +294,6 @@ async fn the_runtime_on_the_embedded_store() {
     backlog_is_drained_from_the_store(s().await, 2_000).await;
     retries_end_failed_after_max_attempts(s().await).await;
     a_drain_hands_long_attempts_back_unspent(s().await).await;
+    short_tasks_are_claimed_ahead_and_a_drain_hands_those_back(s().await).await;
     a_newcomer_gets_the_slot_kept_for_others(s().await).await;
 }

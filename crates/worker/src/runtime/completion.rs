@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ACK_CONCURRENCY, Done, Inner};
 
 /// Outcomes recorded per statement at most.
-const FINISH_BATCH: usize = 256;
+pub(super) const FINISH_BATCH: usize = 256;
 
 /// Result bytes one finish statement carries at most (a batch of large
 /// results is split; a single result is bounded by TASK_RESULT_MAX_BYTES).

@@ -8,6 +8,8 @@
 //!   wake-up (the web's hand-off, a NOTIFY, a finished attempt) or
 //!   `INTAKE_POLL_MS`. With a delivering backend (Azure) it takes only what
 //!   the queue never got (tasks handed to another backend, stale hand-offs).
+//!   While tasks are short it also claims ahead of its free slots (see
+//!   ready.rs), so a claim's latency does not cap a worker of few slots.
 //! - [`Inner::delivery_loop`] (Azure): receive deliveries for the free
 //!   slots, claim them by id; deliveries that cannot run now are released
 //!   (not due yet, owner at its cap) or dropped (finished, running).
@@ -17,15 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resume_agent_core::TaskId;
-use resume_agent_core::store::{
-    CLAIM_OWNERS_PER_BATCH, ClaimRequest, ClaimScope, FinishOutcome, static_kind,
-};
+use resume_agent_core::store::{CLAIM_OWNERS_PER_BATCH, ClaimRequest, ClaimScope};
 use resume_agent_core::task::{Task, TaskStatus};
 use resume_agent_queue::{Delivery, TaskSource};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::ready::{StartRate, prefetch_target};
 use super::{Done, Entry, Inner, Stop};
 
 /// Most tasks one claim takes (a bound on one statement's size).
@@ -35,8 +36,31 @@ const MAX_CLAIM: usize = 1000;
 /// than the one holding all the rest.
 const RESERVE_FROM_CONCURRENCY: usize = 4;
 
+/// How long a claim in flight at shutdown may still take.
+const CLAIM_AT_SHUTDOWN: Duration = Duration::from_secs(2);
+
 /// The pause after a kept-slot claim that found nothing.
 const KEPT_SLOT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How [`Inner::start`] places a claim's tasks.
+struct Start {
+    /// Tasks meant for slots now (the rest wait in the ready queue).
+    for_slots: usize,
+    /// Free slots left untouched (the one kept for other owners).
+    keep: usize,
+    /// Ahead of the ready queue (claimed through the kept slot).
+    front: bool,
+}
+
+/// What the intake waited for.
+enum Got {
+    /// Two free slots.
+    Two(OwnedSemaphorePermit),
+    /// The ready queue ran low.
+    Low,
+    /// New work arrived.
+    Woke,
+}
 
 /// Pause after a failed store call, growing with consecutive failures.
 fn failure_pause(failures: u32) -> Duration {
@@ -74,7 +98,16 @@ impl Inner {
         // long (a saturated worker woken by every hand-off would otherwise
         // spend a query per hand-off).
         let mut kept_not_before = tokio::time::Instant::now();
+        let keep = usize::from(reserve);
+        let mut rate = StartRate::new(std::time::Instant::now(), 0);
         loop {
+            let per_sec = rate.update(
+                std::time::Instant::now(),
+                self.started.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            let target = prefetch_target(per_sec, MAX_CLAIM);
+            self.prefetch
+                .store(target, std::sync::atomic::Ordering::Relaxed);
             let mut woke = false;
             if idle {
                 tokio::select! {
@@ -84,7 +117,7 @@ impl Inner {
                 }
                 idle = false;
             }
-            let (mut permits, limit, exclude) = if reserve {
+            let (permits, limit, exclude) = if reserve {
                 if woke && slots.available_permits() < 2 {
                     tokio::select! {
                         () = shutdown.cancelled() => return,
@@ -95,9 +128,10 @@ impl Inner {
                         None => continue,
                     }
                 } else {
-                    let two = tokio::select! {
+                    let got = tokio::select! {
                         () = shutdown.cancelled() => return,
-                        p = slots.clone().acquire_many_owned(2) => match p { Ok(p) => Some(p), Err(_) => return },
+                        p = slots.clone().acquire_many_owned(2) => match p { Ok(p) => Got::Two(p), Err(_) => return },
+                        () = self.ready_low.notified(), if target > 0 => Got::Low,
                         w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => {
                             if w {
                                 // New work while at most one slot is free.
@@ -106,11 +140,11 @@ impl Inner {
                                     () = tokio::time::sleep_until(kept_not_before) => {}
                                 }
                             }
-                            None
+                            Got::Woke
                         }
                     };
-                    match two {
-                        Some(mut two) => {
+                    match got {
+                        Got::Two(mut two) => {
                             let free = 2 + slots.available_permits();
                             let mut permits = Vec::with_capacity(free);
                             if let Some(one) = two.split(1) {
@@ -119,8 +153,10 @@ impl Inner {
                             permits.push(two);
                             (permits, free - 1, None)
                         }
+                        // Claim ahead only: the ready tasks run low.
+                        Got::Low => (Vec::new(), 0, None),
                         // Work may have arrived while fewer than two were free.
-                        None => match self.kept_slot(slots) {
+                        Got::Woke => match self.kept_slot(slots) {
                             Some(x) => x,
                             None => continue,
                         },
@@ -129,12 +165,29 @@ impl Inner {
             } else {
                 let first = tokio::select! {
                     () = shutdown.cancelled() => return,
-                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    p = slots.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
+                    () = self.ready_low.notified(), if target > 0 => None,
                 };
-                let free = 1 + slots.available_permits();
-                (vec![first], free, None)
+                match first {
+                    Some(first) => {
+                        let free = 1 + slots.available_permits();
+                        (vec![first], free, None)
+                    }
+                    None => (Vec::new(), 0, None),
+                }
             };
-            let limit = limit.min(MAX_CLAIM);
+            // Tasks for the slots, plus what keeps the ready queue at the
+            // prefetch target (never through the kept slot).
+            let for_slots = limit.min(MAX_CLAIM);
+            let ahead = if exclude.is_none() {
+                target.saturating_sub(self.ready_len())
+            } else {
+                0
+            };
+            let limit = (for_slots + ahead).min(MAX_CLAIM);
+            if limit == 0 {
+                continue;
+            }
             let from_start = after_owner.is_empty();
             let req = ClaimRequest {
                 worker: &self.worker_id,
@@ -145,9 +198,20 @@ impl Inner {
                 after_owner: &after_owner,
                 exclude_owner: exclude.as_deref(),
             };
-            let claimed = tokio::select! {
-                () = shutdown.cancelled() => return,
-                r = self.deps.store.claim_due(&req) => r,
+            // A claim is not abandoned at shutdown: its statement may have
+            // committed, and tasks it took would sit `running` until their
+            // lease expired. It gets a bound; what it returns is queued
+            // like any claim and handed back by the drain.
+            let claimed = {
+                let claim = self.deps.store.claim_due(&req);
+                tokio::pin!(claim);
+                tokio::select! {
+                r = &mut claim => r,
+                () = shutdown.cancelled() => match tokio::time::timeout(CLAIM_AT_SHUTDOWN, &mut claim).await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                },
+                }
             };
             let tasks = match claimed {
                 Ok(t) => {
@@ -193,8 +257,22 @@ impl Inner {
                 metrics::counter!("tasks_claimed_total", "via" => "store")
                     .increment(tasks.len() as u64);
             }
-            self.start(tasks, None, &mut permits, slots, attempts, &done_tx)
-                .await;
+            self.start(
+                tasks,
+                None,
+                permits,
+                Start {
+                    for_slots,
+                    keep,
+                    front: exclude.is_some(),
+                },
+                slots,
+                attempts,
+                &done_tx,
+            );
+            if shutdown.is_cancelled() {
+                return;
+            }
         }
     }
 
@@ -270,74 +348,65 @@ impl Inner {
             }
             let by_id: HashMap<TaskId, Delivery> =
                 mine.into_iter().map(|d| (d.message.task_id, d)).collect();
-            let mut permits = vec![first];
             self.start(
                 claimed,
                 Some(by_id),
-                &mut permits,
+                vec![first],
+                Start {
+                    for_slots: free,
+                    keep: 0,
+                    front: false,
+                },
                 slots,
                 attempts,
                 &done_tx,
-            )
-            .await;
+            );
         }
     }
 
-    /// Starts an attempt for each claimed task, one slot each. `first`
-    /// holds the slot the claim was made for; more are taken without
-    /// waiting. A task claimed beyond the free slots (two loops raced for
-    /// them) is handed back at once, its attempt not spent.
-    async fn start(
+    /// Registers each claimed task as in flight and queues it for a slot:
+    /// runners start on `permits` (the slots the claim was made for) and on
+    /// further free slots, up to `how.for_slots`; the rest wait in the ready
+    /// queue for a runner (see ready.rs).
+    #[allow(clippy::too_many_arguments)]
+    fn start(
         self: &Arc<Self>,
         tasks: Vec<Task>,
         mut deliveries: Option<HashMap<TaskId, Delivery>>,
-        permits: &mut Vec<OwnedSemaphorePermit>,
+        permits: Vec<OwnedSemaphorePermit>,
+        how: Start,
         slots: &Arc<Semaphore>,
         attempts: &TaskTracker,
         done_tx: &mpsc::Sender<Done>,
     ) {
-        let n = tasks.len();
-        while permits.len() < n {
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
+        let mut ready = Vec::with_capacity(tasks.len());
+        {
+            let mut map = self.map();
+            for task in tasks {
+                let delivery = deliveries.as_mut().and_then(|m| m.remove(&task.id));
+                let stop = Stop::new();
+                map.insert(
+                    task.id,
+                    Entry {
+                        owner: task.owner_id.clone(),
+                        ended: false,
+                        delivery,
+                        stop: stop.clone(),
+                    },
+                );
+                ready.push((task, stop));
             }
         }
-        for task in tasks {
-            let delivery = deliveries.as_mut().and_then(|m| m.remove(&task.id));
-            let stop = Stop::new();
-            self.map().insert(
-                task.id,
-                Entry {
-                    owner: task.owner_id.clone(),
-                    ended: false,
-                    delivery,
-                    stop: stop.clone(),
-                },
-            );
-            let Some(permit) = permits.pop() else {
-                let _ = done_tx
-                    .send(Done {
-                        id: task.id,
-                        attempt: task.attempts,
-                        kind: static_kind(&task.kind),
-                        outcome: FinishOutcome::HandBack,
-                        ran: Duration::ZERO,
-                    })
-                    .await;
-                continue;
-            };
-            let me = self.clone();
-            let tx = done_tx.clone();
-            attempts.spawn(async move {
-                let done = me.run_attempt(task, stop).await;
-                if let Some(e) = me.map().get_mut(&done.id) {
-                    e.ended = true;
-                }
-                drop(permit);
-                let _ = tx.send(done).await;
-            });
-        }
+        self.enqueue(
+            ready,
+            how.front,
+            permits,
+            how.for_slots,
+            how.keep,
+            slots,
+            attempts,
+            done_tx,
+        );
     }
 
     async fn claim_with_retry(
