@@ -3,8 +3,8 @@
 //! processes: backlogs are drained from the store without any wake-up,
 //! retries end where they should, a drain hands unfinished attempts back
 //! unspent, short tasks are claimed ahead of the free slots and handed back
-//! unspent by a drain, and an owner arriving behind a long backlog gets the
-//! slot kept for others.
+//! unspent by a drain or when long tasks took the slots meanwhile, and an
+//! owner arriving behind a long backlog gets the slot kept for others.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -237,6 +237,62 @@ async fn short_tasks_are_claimed_ahead_and_a_drain_hands_those_back(store: Arc<d
     }
 }
 
+async fn claimed_tasks_stuck_behind_long_ones_go_back(store: Arc<dyn TaskStore>) {
+    let noops = |n: usize| {
+        (0..n)
+            .map(|_| task("stuck", TaskKind::SystemNoop, json!({}), 3))
+            .collect::<Vec<_>>()
+    };
+    store.create_tasks(noops(1_000)).await.unwrap();
+    store
+        .create_tasks(
+            (0..2)
+                .map(|_| task("stuck", TaskKind::SystemSleep, json!({"ms": 6_000}), 3))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        store.create_tasks(noops(500)).await.unwrap();
+    }
+    let rt = start(store.clone(), config(&[("WORKER_CONCURRENCY", "2")])).await;
+    // The noops before the sleeps run fast, so the claims run ahead: the
+    // sleeps come with noops behind them. Both slots then sleep for 6 s,
+    // and the noops claimed behind them go back to the store.
+    let long = eventually(Duration::from_secs(30), "both slots asleep", || async {
+        let page = store
+            .list_tasks(
+                &OwnerId::parse("stuck").unwrap(),
+                &ListQuery {
+                    status: Some(TaskStatus::Running),
+                    kind: Some(TaskKind::SystemSleep),
+                    limit: 10,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
+        (page.items.len() == 2).then_some(Instant::now())
+    })
+    .await;
+    eventually(
+        Duration::from_secs(3),
+        "only the two sleeps hold claims",
+        || async { (stats(&*store, "stuck").await.running == 2).then_some(()) },
+    )
+    .await;
+    eprintln!(
+        "claims behind the sleeps were handed back {:?} after both slots slept",
+        long.elapsed()
+    );
+    assert!(
+        long.elapsed() < Duration::from_secs(5),
+        "the sleeps ended first: the test proved nothing"
+    );
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
 async fn a_newcomer_gets_the_slot_kept_for_others(store: Arc<dyn TaskStore>) {
     let rt = start(store.clone(), config(&[("WORKER_CONCURRENCY", "4")])).await;
     store
@@ -285,6 +341,7 @@ async fn the_runtime_on_postgres() {
     retries_end_failed_after_max_attempts(s().await).await;
     a_drain_hands_long_attempts_back_unspent(s().await).await;
     short_tasks_are_claimed_ahead_and_a_drain_hands_those_back(s().await).await;
+    claimed_tasks_stuck_behind_long_ones_go_back(s().await).await;
     a_newcomer_gets_the_slot_kept_for_others(s().await).await;
 }
 
@@ -295,5 +352,6 @@ async fn the_runtime_on_the_embedded_store() {
     retries_end_failed_after_max_attempts(s().await).await;
     a_drain_hands_long_attempts_back_unspent(s().await).await;
     short_tasks_are_claimed_ahead_and_a_drain_hands_those_back(s().await).await;
+    claimed_tasks_stuck_behind_long_ones_go_back(s().await).await;
     a_newcomer_gets_the_slot_kept_for_others(s().await).await;
 }

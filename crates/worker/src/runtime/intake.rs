@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::ready::{StartRate, prefetch_target};
+use super::ready::{READY_MAX_WAIT, StartRate, prefetch_target};
 use super::{Done, Entry, Inner, Stop};
 
 /// Most tasks one claim takes (a bound on one statement's size).
@@ -108,12 +108,16 @@ impl Inner {
             let target = prefetch_target(per_sec, MAX_CLAIM);
             self.prefetch
                 .store(target, std::sync::atomic::Ordering::Relaxed);
+            // Ready tasks stuck behind long ones go back for other workers.
+            self.shed_stale_ready(READY_MAX_WAIT, &done_tx).await;
+            let waiting = self.ready_len() > 0;
             let mut woke = false;
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => woke = w,
                     () = self.freed.notified() => {}
+                    () = tokio::time::sleep(READY_MAX_WAIT / 2), if waiting => continue,
                 }
                 idle = false;
             }
@@ -132,6 +136,7 @@ impl Inner {
                         () = shutdown.cancelled() => return,
                         p = slots.clone().acquire_many_owned(2) => match p { Ok(p) => Got::Two(p), Err(_) => return },
                         () = self.ready_low.notified(), if target > 0 => Got::Low,
+                        () = tokio::time::sleep(READY_MAX_WAIT / 2), if waiting => continue,
                         w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => {
                             if w {
                                 // New work while at most one slot is free.
@@ -167,6 +172,7 @@ impl Inner {
                     () = shutdown.cancelled() => return,
                     p = slots.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
                     () = self.ready_low.notified(), if target > 0 => None,
+                    () = tokio::time::sleep(READY_MAX_WAIT / 2), if waiting => continue,
                 };
                 match first {
                     Some(first) => {

@@ -44,7 +44,6 @@ use resume_agent_core::blob::BlobStore;
 use resume_agent_core::config::WorkerConfig;
 use resume_agent_core::lock::SingletonLock;
 use resume_agent_core::store::{FinishOutcome, TaskStore};
-use resume_agent_core::task::Task;
 use resume_agent_queue::wake::Wakeups;
 use resume_agent_queue::{Delivery, TaskBackend, TaskSource};
 use tokio::sync::{Semaphore, mpsc};
@@ -152,7 +151,7 @@ struct Inner {
     freed: tokio::sync::Notify,
     /// Claimed tasks waiting for a slot (see ready.rs); each has its entry
     /// in `in_flight` already.
-    ready: Mutex<VecDeque<(Task, Arc<Stop>)>>,
+    ready: Mutex<VecDeque<ready::Ready>>,
     /// The ready tasks fell below half the prefetch target: claim ahead.
     ready_low: tokio::sync::Notify,
     /// The prefetch target (tasks), set by the intake from the rate.

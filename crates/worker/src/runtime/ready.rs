@@ -9,8 +9,10 @@
 //! nothing while tasks are long (a 1 s sleep on 16 slots: 16/s × 20 ms = 0)
 //! and up to a full claim while they are noops. A ready task is in the
 //! worker's in-flight map from the claim on (its lease is heartbeated, a
-//! cancellation stops it before it starts) and waits at most about that
-//! horizon; on drain the ready tasks are handed back unspent.
+//! cancellation stops it before it starts) and usually waits about that
+//! horizon. When it has waited [`READY_MAX_WAIT`] (the slots were taken by
+//! long tasks meanwhile) it is handed back unspent, for any worker with a
+//! free slot; on drain every ready task is handed back the same way.
 //!
 //! A slot runner holds one slot and runs ready tasks one after another
 //! until the queue is empty, so a slot freed by a short task is refilled
@@ -30,6 +32,16 @@ use super::{Done, Inner, Stop};
 /// How much work (in time at the current start rate) the worker claims
 /// ahead of its free slots.
 pub(super) const PREFETCH_HORIZON: Duration = Duration::from_millis(20);
+
+/// A ready task that has waited this long goes back to the store.
+pub(super) const READY_MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// A claimed task waiting for a slot.
+pub(super) struct Ready {
+    task: Task,
+    stop: Arc<Stop>,
+    since: Instant,
+}
 
 /// The rate estimate is refreshed at most this often.
 const RATE_SAMPLE: Duration = Duration::from_millis(25);
@@ -77,9 +89,7 @@ pub(super) fn prefetch_target(per_sec: f64, max: usize) -> usize {
 }
 
 impl Inner {
-    fn ready_queue(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(Task, Arc<Stop>)>> {
+    fn ready_queue(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Ready>> {
         self.ready
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -105,10 +115,14 @@ impl Inner {
         attempts: &TaskTracker,
         done_tx: &mpsc::Sender<Done>,
     ) {
+        let since = Instant::now();
+        let tasks = tasks
+            .into_iter()
+            .map(|(task, stop)| Ready { task, stop, since });
         let queued = {
             let mut q = self.ready_queue();
             if front {
-                for t in tasks.into_iter().rev() {
+                for t in tasks.rev() {
                     q.push_front(t);
                 }
             } else {
@@ -135,7 +149,7 @@ impl Inner {
     /// then frees the slot.
     async fn run_ready(self: Arc<Self>, permit: OwnedSemaphorePermit, tx: mpsc::Sender<Done>) {
         loop {
-            let (task, stop) = {
+            let Ready { task, stop, .. } = {
                 let mut q = self.ready_queue();
                 let next = if self.draining.load(Ordering::SeqCst) {
                     None
@@ -168,24 +182,52 @@ impl Inner {
 
     /// Drain: every ready task goes back to the store unspent.
     pub(super) async fn hand_back_ready(&self, tx: &mpsc::Sender<Done>) {
-        let left: Vec<(Task, Arc<Stop>)> = self.ready_queue().drain(..).collect();
+        let left: Vec<Ready> = self.ready_queue().drain(..).collect();
         if !left.is_empty() {
             tracing::info!(
                 n = left.len(),
                 "draining: handing back claimed tasks that never started"
             );
         }
-        for (task, _) in left {
-            let _ = tx
-                .send(Done {
-                    id: task.id,
-                    attempt: task.attempts,
-                    kind: static_kind(&task.kind),
-                    outcome: FinishOutcome::HandBack,
-                    ran: Duration::ZERO,
-                })
-                .await;
-        }
+        hand_back(left, tx).await;
+    }
+
+    /// Hands back the ready tasks that have waited `max_wait` or more.
+    pub(super) async fn shed_stale_ready(&self, max_wait: Duration, tx: &mpsc::Sender<Done>) {
+        let now = Instant::now();
+        let stale: Vec<Ready> = {
+            let mut q = self.ready_queue();
+            if q.iter()
+                .all(|r| now.saturating_duration_since(r.since) < max_wait)
+            {
+                return;
+            }
+            let all = std::mem::take(&mut *q);
+            let (old, fresh): (Vec<Ready>, Vec<Ready>) = all
+                .into_iter()
+                .partition(|r| now.saturating_duration_since(r.since) >= max_wait);
+            q.extend(fresh);
+            old
+        };
+        tracing::debug!(
+            n = stale.len(),
+            "handing back claimed tasks that waited too long for a slot"
+        );
+        hand_back(stale, tx).await;
+    }
+}
+
+async fn hand_back(tasks: Vec<Ready>, tx: &mpsc::Sender<Done>) {
+    for r in tasks {
+        let _ = tx
+            .send(Done {
+                id: r.task.id,
+                attempt: r.task.attempts,
+                kind: static_kind(&r.task.kind),
+                outcome: FinishOutcome::HandBack,
+                ran: Duration::ZERO,
+            })
+            .await;
     }
 }
 
