@@ -6,8 +6,12 @@
 //!   payload validation, owner ids and idempotency keys (parsed at the edge);
 //! - [`config`]: the typed configuration, parsed once from the environment;
 //! - [`secret`]: wrappers that keep passwords and tokens out of logs;
-//! - [`store`]: the `TaskStore` trait, its PostgreSQL implementation and the
-//!   embedded SQLite one (migrations in `migrations/`);
+//! - [`store`]: the store traits, one per caller (`TaskApi` for the API,
+//!   `FileStore` for file metadata, `WorkerStore` for the worker's claims
+//!   and leases, `WatchStore` for change notifications, `ConsoleStore` for
+//!   the operator's console; `TaskStore` is all of them), their PostgreSQL
+//!   implementation and the embedded SQLite one (migrations in
+//!   `migrations/`);
 //! - [`blob`]: the `BlobStore` trait and the local-folder implementation;
 //! - `testing` (feature `testing`): fresh databases and the conformance
 //!   suites every store implementation must pass.

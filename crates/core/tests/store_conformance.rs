@@ -58,7 +58,7 @@ async fn postgres_group_commit_fails_only_the_bad_row() {
                 timeout_secs: 10,
                 idempotency_key: None,
             };
-            resume_agent_core::store::TaskStore::create_task(&*store, new)
+            resume_agent_core::store::TaskApi::create_task(&*store, new)
                 .await
                 .is_ok()
         }));

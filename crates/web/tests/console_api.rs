@@ -90,7 +90,10 @@ async fn start(store: Arc<dyn TaskStore>, db: Db, vars: &[(&str, &str)]) -> App 
     let settings = WebSettings::from_source(&config, &env).unwrap();
     let dir = std::env::temp_dir().join(format!("ra-console-{}", uuid::Uuid::new_v4().simple()));
     let deps = Deps {
-        store: store.clone(),
+        tasks: store.clone(),
+        files: store.clone(),
+        console: store.clone(),
+        watch: store.clone(),
         backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };

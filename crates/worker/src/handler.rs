@@ -60,10 +60,10 @@ impl Registry {
     }
 
     /// The built-in handlers: `system.*`, and `resume.*` reading file
-    /// metadata from `store` and parsing as `resume` says (in a child).
+    /// metadata from `files` and parsing as `resume` says (in a child).
     #[must_use]
     pub fn with_builtins(
-        store: Arc<dyn resume_agent_core::store::TaskStore>,
+        files: Arc<dyn resume_agent_core::store::FileStore>,
         resume: crate::resume::ResumeSettings,
     ) -> Self {
         let mut r = Self::new();
@@ -71,10 +71,10 @@ impl Registry {
         r.register(Arc::new(crate::handlers::Sleep));
         r.register(Arc::new(crate::handlers::Fail));
         r.register(Arc::new(crate::resume::Parse::new(
-            store.clone(),
+            files.clone(),
             resume.clone(),
         )));
-        r.register(Arc::new(crate::resume::Match::new(store, resume)));
+        r.register(Arc::new(crate::resume::Match::new(files, resume)));
         r
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use resume_agent_core::blob::BlobError;
 use resume_agent_core::file::{derived_key, original_key};
-use resume_agent_core::store::{StoreError, TaskStore};
+use resume_agent_core::store::{FileStore, StoreError};
 use resume_agent_core::{OwnerId, TaskKind};
 use resume_agent_resume::ParsedResume;
 use serde_json::{Value, json};
@@ -87,7 +87,7 @@ fn blob_err(e: BlobError) -> HandlerError {
 
 /// Parses the task's file, reusing a stored parse when there is one.
 async fn parsed_resume(
-    store: &dyn TaskStore,
+    files: &dyn FileStore,
     settings: &ResumeSettings,
     ctx: &TaskContext,
     kind: TaskKind,
@@ -99,7 +99,7 @@ async fn parsed_resume(
     })?;
     let owner =
         OwnerId::parse(&ctx.task.owner_id).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    let meta = store
+    let meta = files
         .get_file(&owner, id)
         .await
         .map_err(store_err)?
@@ -162,15 +162,15 @@ async fn parsed_resume(
 
 /// `resume.parse` `{"file_id"}` → the structured résumé.
 pub struct Parse {
-    store: Arc<dyn TaskStore>,
+    files: Arc<dyn FileStore>,
     settings: ResumeSettings,
 }
 
 impl Parse {
-    /// A handler reading file metadata from `store`.
+    /// A handler reading file metadata from `files`.
     #[must_use]
-    pub fn new(store: Arc<dyn TaskStore>, settings: ResumeSettings) -> Self {
-        Self { store, settings }
+    pub fn new(files: Arc<dyn FileStore>, settings: ResumeSettings) -> Self {
+        Self { files, settings }
     }
 }
 
@@ -182,22 +182,22 @@ impl TaskHandler for Parse {
 
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
         let (id, parsed) =
-            parsed_resume(&*self.store, &self.settings, &ctx, TaskKind::ResumeParse).await?;
+            parsed_resume(&*self.files, &self.settings, &ctx, TaskKind::ResumeParse).await?;
         parse_result(&parsed, id, self.settings.result_max_bytes)
     }
 }
 
 /// `resume.match` `{"file_id", "job_description"}` → score and gaps.
 pub struct Match {
-    store: Arc<dyn TaskStore>,
+    files: Arc<dyn FileStore>,
     settings: ResumeSettings,
 }
 
 impl Match {
-    /// A handler reading file metadata from `store`.
+    /// A handler reading file metadata from `files`.
     #[must_use]
-    pub fn new(store: Arc<dyn TaskStore>, settings: ResumeSettings) -> Self {
-        Self { store, settings }
+    pub fn new(files: Arc<dyn FileStore>, settings: ResumeSettings) -> Self {
+        Self { files, settings }
     }
 }
 
@@ -216,7 +216,7 @@ impl TaskHandler for Match {
             .ok_or_else(|| HandlerError::Permanent("payload.job_description is missing".into()))?
             .to_owned();
         let (id, parsed) =
-            parsed_resume(&*self.store, &self.settings, &ctx, TaskKind::ResumeMatch).await?;
+            parsed_resume(&*self.files, &self.settings, &ctx, TaskKind::ResumeMatch).await?;
         let m =
             tokio::task::spawn_blocking(move || resume_agent_resume::match_resume(&parsed, &job))
                 .await
