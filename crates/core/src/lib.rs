@@ -2,8 +2,11 @@
 //!
 //! The domain of Resume Agent and its persistence seams. This crate owns:
 //!
-//! - [`task`]: `Task`, `TaskStatus` and its legal transitions, task kinds and
-//!   payload validation, owner ids and idempotency keys (parsed at the edge);
+//! - [`task`]: `Task`, `TaskStatus` and its legal transitions, task kinds,
+//!   owner ids and idempotency keys (parsed at the edge);
+//! - [`payload`]: task payloads typed per kind (`TaskPayload`): parsed once
+//!   at the edge, stored as the accepted JSON, read back by the handlers,
+//!   and (feature `openapi`) the payloads' OpenAPI schemas;
 //! - [`config`]: the typed configuration, parsed once from the environment;
 //! - [`secret`]: wrappers that keep passwords and tokens out of logs;
 //! - [`store`]: the store traits, one per caller (`TaskApi` for the API,
@@ -23,10 +26,12 @@ pub mod blob;
 pub mod config;
 pub mod file;
 pub mod lock;
+pub mod payload;
 pub mod secret;
 pub mod store;
 pub mod task;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use payload::TaskPayload;
 pub use task::{IdempotencyKey, NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};

@@ -10,7 +10,9 @@ use resume_agent_core::store::{CancelOutcome, Cursor, ListQuery, static_kind};
 use resume_agent_core::task::{
     DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECS, MAX_ATTEMPTS_RANGE, TIMEOUT_SECS_RANGE,
 };
-use resume_agent_core::{IdempotencyKey, NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
+use resume_agent_core::{
+    IdempotencyKey, NewTask, OwnerId, Task, TaskId, TaskKind, TaskPayload, TaskStatus,
+};
 use resume_agent_queue::Message;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -71,13 +73,11 @@ fn parse_new_task(
         None | Some(Value::Null) => json!({}),
         Some(p) => p,
     };
-    let payload = kind
-        .validate_payload(payload)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let payload =
+        TaskPayload::parse(kind, payload).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(NewTask {
         id: TaskId::new(),
         owner,
-        kind,
         payload,
         max_attempts: int_field(
             &obj,
@@ -143,14 +143,14 @@ pub async fn create(
     };
     let new = parse_new_task(body, owner, key)?;
     crate::limits::check_queued_quota(&st, &new.owner, 1).await?;
-    if let Some(file_id) = new.kind.file_id(&new.payload)
+    if let Some(file_id) = new.payload.file_id()
         && st.deps.files.get_file(&new.owner, file_id).await?.is_none()
     {
         return Err(ApiError::BadRequest(format!(
             "payload.file_id: no file {file_id} (upload it with POST /api/files first)"
         )));
     }
-    let kind = new.kind.as_str();
+    let kind = new.kind().as_str();
     let created = st.deps.tasks.create_task(new).await?;
     let status = if created.created {
         metrics::counter!("tasks_submitted_total", "kind" => kind).increment(1);
@@ -248,7 +248,7 @@ pub async fn create_batch(
     // Files named by payloads must exist (each distinct file looked up once).
     let mut checked = std::collections::HashSet::new();
     for (i, new) in batch.iter().enumerate() {
-        if let Some(file_id) = new.kind.file_id(&new.payload)
+        if let Some(file_id) = new.payload.file_id()
             && checked.insert(file_id)
             && st.deps.files.get_file(&owner, file_id).await?.is_none()
         {

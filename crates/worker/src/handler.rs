@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use resume_agent_core::Task;
 use resume_agent_core::blob::BlobStore;
+use resume_agent_core::payload::KindPayload;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,18 @@ pub struct TaskContext {
     pub cancel: CancellationToken,
     /// Blob storage for files.
     pub blobs: Arc<dyn BlobStore>,
+}
+
+impl TaskContext {
+    /// The task's payload as kind `P`'s typed value (read back from the
+    /// stored JSON with [`KindPayload::of`]). One that does not read (a task
+    /// of another kind, a row written round the edge) is a permanent error.
+    ///
+    /// # Errors
+    /// [`HandlerError::Permanent`] naming what does not read.
+    pub fn payload<P: KindPayload>(&self) -> Result<P, HandlerError> {
+        P::of(&self.task).map_err(|e| HandlerError::Permanent(e.to_string()))
+    }
 }
 
 /// Why an attempt failed.

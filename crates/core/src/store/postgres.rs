@@ -156,8 +156,8 @@ async fn insert_rows(
     for t in rows {
         ids.push(t.id.0);
         owners.push(t.owner.as_str().to_owned());
-        kinds.push(t.kind.as_str());
-        payloads.push(t.payload.to_string());
+        kinds.push(t.kind().as_str());
+        payloads.push(t.payload.to_value().to_string());
         attempts.push(t.max_attempts);
         timeouts.push(t.timeout_secs);
         keys.push(t.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
