@@ -233,7 +233,10 @@ async fn run(
                 web_settings()?,
                 None,
                 resume_agent_web::Deps {
-                    store,
+                    tasks: store.clone(),
+                    files: store.clone(),
+                    console: store.clone(),
+                    watch: store,
                     backend: local,
                     blobs,
                 },
@@ -268,7 +271,10 @@ async fn run(
                 web_settings()?,
                 None,
                 resume_agent_web::Deps {
-                    store,
+                    tasks: store.clone(),
+                    files: store.clone(),
+                    console: store.clone(),
+                    watch: store,
                     backend,
                     blobs,
                 },

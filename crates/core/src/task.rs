@@ -1,5 +1,6 @@
 //! The task domain: ids, kinds, statuses and their legal transitions, and
-//! the validated shape of a new task. Nothing here knows about HTTP or SQL.
+//! the validated shape of a new task (its payload typed in
+//! [`crate::payload`]). Nothing here knows about HTTP or SQL.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
+
+use crate::payload::TaskPayload;
 
 /// A task's identifier: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -173,99 +176,14 @@ impl TaskKind {
         }
     }
 
-    /// The file this task reads, if its kind takes one (`payload.file_id`,
-    /// already validated as a UUID).
-    #[must_use]
-    pub fn file_id(self, payload: &Value) -> Option<uuid::Uuid> {
-        match self {
-            TaskKind::ResumeParse | TaskKind::ResumeMatch => payload
-                .get("file_id")
-                .and_then(Value::as_str)
-                .and_then(|s| uuid::Uuid::parse_str(s).ok()),
-            _ => None,
-        }
-    }
-
-    /// Checks `payload` against this kind and returns its normalised form.
+    /// Checks `payload` against this kind and returns its normalised form:
+    /// the JSON of [`TaskPayload::parse`]'s typed value, which is what the
+    /// store keeps.
     ///
     /// # Errors
     /// A [`PayloadError`] naming the offending field.
     pub fn validate_payload(self, payload: Value) -> Result<Value, PayloadError> {
-        // Before anything else: a NUL in any key or string, however deep, is
-        // something PostgreSQL's jsonb cannot hold (SQLite could), so both
-        // stores refuse it the same way, here.
-        reject_nul(&payload, &mut "payload".to_owned())?;
-        let Value::Object(map) = payload else {
-            return Err(PayloadError::new("payload", "must be a JSON object"));
-        };
-        let allowed: &[&str] = match self {
-            TaskKind::SystemNoop => &[],
-            TaskKind::SystemSleep => &["ms"],
-            TaskKind::SystemFail => &["message"],
-            TaskKind::ResumeParse => &["file_id"],
-            TaskKind::ResumeMatch => &["file_id", "job_description"],
-        };
-        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(PayloadError::new(
-                format!("payload.{unknown}"),
-                "is not a field of this kind",
-            ));
-        }
-        match self {
-            TaskKind::SystemNoop => {}
-            TaskKind::SystemSleep => match map.get("ms") {
-                Some(Value::Number(n)) if n.as_u64().is_some_and(|ms| ms <= MAX_SLEEP_MS) => {}
-                Some(_) => {
-                    return Err(PayloadError::new(
-                        "payload.ms",
-                        "must be an integer between 0 and 600000",
-                    ));
-                }
-                None => return Err(PayloadError::new("payload.ms", "is required")),
-            },
-            TaskKind::SystemFail => match map.get("message") {
-                Some(Value::String(s)) if s.chars().count() <= 4096 => {}
-                Some(_) => {
-                    return Err(PayloadError::new(
-                        "payload.message",
-                        "must be a string of at most 4096 characters",
-                    ));
-                }
-                None => {}
-            },
-            TaskKind::ResumeParse | TaskKind::ResumeMatch => {
-                match map.get("file_id") {
-                    Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => {}
-                    Some(_) => {
-                        return Err(PayloadError::new(
-                            "payload.file_id",
-                            "must be a file id (UUID)",
-                        ));
-                    }
-                    None => return Err(PayloadError::new("payload.file_id", "is required")),
-                }
-                if self == TaskKind::ResumeMatch {
-                    match map.get("job_description") {
-                        Some(Value::String(s))
-                            if !s.trim().is_empty()
-                                && s.chars().count() <= MAX_JOB_DESCRIPTION_CHARS => {}
-                        Some(_) => {
-                            return Err(PayloadError::new(
-                                "payload.job_description",
-                                "must be a non-blank string of at most 20000 characters",
-                            ));
-                        }
-                        None => {
-                            return Err(PayloadError::new(
-                                "payload.job_description",
-                                "is required",
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Value::Object(map))
+        TaskPayload::parse(self, payload).map(|p| p.to_value())
     }
 }
 
@@ -382,7 +300,7 @@ pub struct PayloadError {
 }
 
 impl PayloadError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             reason: reason.into(),
@@ -468,16 +386,23 @@ pub struct NewTask {
     pub id: TaskId,
     /// Owner.
     pub owner: OwnerId,
-    /// Kind.
-    pub kind: TaskKind,
-    /// Payload, validated for `kind`.
-    pub payload: Value,
+    /// Payload, typed by the kind it names (parsed at the edge with
+    /// [`TaskPayload::parse`]); stored as [`TaskPayload::to_value`].
+    pub payload: TaskPayload,
     /// 1..=25.
     pub max_attempts: i32,
     /// 1..=3600.
     pub timeout_secs: i32,
     /// Optional idempotency key.
     pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl NewTask {
+    /// Its kind (the payload's).
+    #[must_use]
+    pub fn kind(&self) -> TaskKind {
+        self.payload.kind()
+    }
 }
 
 /// A task as stored and as the API shows it.

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::blob::{BlobKey, BlobStore};
 use crate::config::PoolConfig;
+use crate::payload::{SleepPayload, TaskPayload};
 use crate::secret::DatabaseUrl;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
@@ -118,12 +119,15 @@ fn new_task(owner_id: &str, kind: TaskKind) -> NewTask {
     NewTask {
         id: TaskId::new(),
         owner: owner(owner_id),
-        kind,
-        payload: if kind == TaskKind::SystemSleep {
-            json!({"ms": 1})
-        } else {
-            json!({})
-        },
+        payload: TaskPayload::parse(
+            kind,
+            if kind == TaskKind::SystemSleep {
+                json!({"ms": 1})
+            } else {
+                json!({})
+            },
+        )
+        .unwrap(),
         max_attempts: 3,
         timeout_secs: 60,
         idempotency_key: None,
@@ -153,7 +157,7 @@ pub async fn store_conformance(store: Arc<dyn TaskStore>) {
 
 async fn create_get_and_isolation(store: &dyn TaskStore) {
     let mut t = new_task("alice", TaskKind::SystemSleep);
-    t.payload = json!({"ms": 5});
+    t.payload = TaskPayload::SystemSleep(SleepPayload { ms: 5 });
     let c = store.create_task(t.clone()).await.unwrap();
     assert!(c.created);
     assert_eq!(c.task.id, t.id);

@@ -42,7 +42,8 @@ async fn embedded_store_passes_the_claim_suite() {
 /// submission, never the others group-committed in the same INSERT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_group_commit_fails_only_the_bad_row() {
-    use resume_agent_core::{NewTask, OwnerId, TaskId, TaskKind};
+    use resume_agent_core::payload::{FailPayload, TaskPayload};
+    use resume_agent_core::{NewTask, OwnerId, TaskId};
     let (store, _url) = testing::pg_store().await;
     let mut joins = Vec::new();
     for i in 0..290 {
@@ -52,13 +53,15 @@ async fn postgres_group_commit_fails_only_the_bad_row() {
             let new = NewTask {
                 id: TaskId::new(),
                 owner: OwnerId::parse(&format!("owner-{}", i % 7)).unwrap(),
-                kind: TaskKind::SystemFail,
-                payload: serde_json::json!({"message": message}),
+                // Built directly, round the edge's parse (which refuses NUL).
+                payload: TaskPayload::SystemFail(FailPayload {
+                    message: Some(message.to_owned()),
+                }),
                 max_attempts: 1,
                 timeout_secs: 10,
                 idempotency_key: None,
             };
-            resume_agent_core::store::TaskStore::create_task(&*store, new)
+            resume_agent_core::store::TaskApi::create_task(&*store, new)
                 .await
                 .is_ok()
         }));

@@ -86,7 +86,7 @@ pub async fn retry_one(
     let backend = st.deps.backend.name();
     match st
         .deps
-        .store
+        .console
         .retry_task(&viewer.scope(), id, Some(backend))
         .await?
     {
@@ -257,7 +257,7 @@ pub async fn retry_bulk(
     let backend = st.deps.backend.name();
     let ids = st
         .deps
-        .store
+        .console
         .retry_tasks(&viewer.scope(), &filter, Some(backend))
         .await?;
     hand_off(&st, &ids).await;
@@ -299,7 +299,7 @@ pub async fn attempts(
 ) -> Result<Json<AttemptList>, ApiError> {
     let id = parse_id(&id)?;
     st.deps
-        .store
+        .console
         .attempts(&viewer.scope(), id)
         .await?
         .map(|items| Json(AttemptList { items }))
@@ -373,7 +373,7 @@ pub async fn timeseries(
     }
     let items = st
         .deps
-        .store
+        .console
         .finished_series(&viewer.scope(), since, interval)
         .await?;
     Ok(Json(Series {
@@ -431,7 +431,11 @@ pub async fn kinds(
             "since must be within the last 31 days".into(),
         ));
     }
-    let items = st.deps.store.stats_by_kind(&viewer.scope(), since).await?;
+    let items = st
+        .deps
+        .console
+        .stats_by_kind(&viewer.scope(), since)
+        .await?;
     Ok(Json(KindCounts {
         finished_since: since,
         items,
@@ -472,7 +476,7 @@ pub async fn queues(
     State(st): State<AppState>,
     viewer: Viewer,
 ) -> Result<Json<QueueView>, ApiError> {
-    let items = st.deps.store.backend_queues(&viewer.scope()).await?;
+    let items = st.deps.console.backend_queues(&viewer.scope()).await?;
     Ok(Json(QueueView {
         current: st.deps.backend.name().to_owned(),
         scope: if viewer.admin { "all" } else { "owner" }.to_owned(),

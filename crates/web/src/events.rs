@@ -101,7 +101,7 @@ impl Cursor {
                 // Draining: end the stream; the client reconnects elsewhere.
                 () = self.st.stopping.cancelled() => return None,
             }
-            match self.st.deps.store.get_task(&self.owner, self.id).await {
+            match self.st.deps.tasks.get_task(&self.owner, self.id).await {
                 Ok(Some(task)) if Some(task.status) != self.last => {
                     self.last = Some(task.status);
                     self.done = task.status.is_terminal();
@@ -156,7 +156,7 @@ pub async fn events(
     let owner = crate::tasks::effective_owner(&st, &viewer, id).await?;
     let task = st
         .deps
-        .store
+        .tasks
         .get_task(&owner, id)
         .await?
         .ok_or(ApiError::NotFound("no such task"))?;
@@ -164,13 +164,13 @@ pub async fn events(
         (task, None)
     } else {
         // Subscribe, then take the snapshot, so that no change falls between.
-        let watch = st.deps.store.watch(id).await.unwrap_or_else(|e| {
+        let watch = st.deps.watch.watch(id).await.unwrap_or_else(|e| {
             tracing::debug!(error = %e, "push notifications unavailable; polling");
             None
         });
         let task = st
             .deps
-            .store
+            .tasks
             .get_task(&owner, id)
             .await?
             .ok_or(ApiError::NotFound("no such task"))?;

@@ -42,7 +42,7 @@ async fn check_storage_quota(st: &AppState, owner: &OwnerId, adding: u64) -> Res
     if max == 0 {
         return Ok(());
     }
-    let used = u64::try_from(st.deps.store.owner_stored_bytes(owner).await?).unwrap_or(0);
+    let used = u64::try_from(st.deps.files.owner_stored_bytes(owner).await?).unwrap_or(0);
     if used.saturating_add(adding) > max || (adding == 0 && used >= max) {
         return Err(ApiError::StorageQuota(format!(
             "the owner's files would take more than the quota of {max} bytes ({used} stored); delete files first"
@@ -187,7 +187,7 @@ pub async fn upload(
         .map_err(blob_err)?;
     let stored = st
         .deps
-        .store
+        .files
         .create_file(&NewFile {
             id,
             owner,
@@ -236,7 +236,7 @@ pub async fn download(
         .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a valid file id (a UUID)")))?;
     let meta = st
         .deps
-        .store
+        .files
         .get_file(&owner, id)
         .await?
         .ok_or(ApiError::NotFound("no such file"))?;
@@ -310,7 +310,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a valid file id (a UUID)")))?;
-    if st.deps.store.get_file(&owner, id).await?.is_none() {
+    if st.deps.files.get_file(&owner, id).await?.is_none() {
         return Err(ApiError::NotFound("no such file"));
     }
     // Blobs first: if this fails half-way the row is still there and a
@@ -321,7 +321,7 @@ pub async fn delete(
         .delete_prefix(&file_prefix(id).map_err(blob_err)?)
         .await
         .map_err(blob_err)?;
-    if st.deps.store.delete_file(&owner, id).await? {
+    if st.deps.files.delete_file(&owner, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         // Another request deleted it meanwhile.

@@ -45,7 +45,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use resume_agent_core::blob::BlobStore;
 use resume_agent_core::config::{AuthMode, Config, Source};
-use resume_agent_core::store::TaskStore;
+use resume_agent_core::store::{ConsoleStore, FileStore, TaskApi, WatchStore};
 use resume_agent_queue::TaskBackend;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -53,11 +53,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 
-/// What the web needs.
+/// What the web needs. The store is seen through the parts the web uses
+/// (one store behind them all: `store::open` hands out an
+/// `Arc<dyn TaskStore>` that coerces to each); never the worker's claim and
+/// lease side.
 #[derive(Clone)]
 pub struct Deps {
-    /// The source of truth.
-    pub store: Arc<dyn TaskStore>,
+    /// The owner's tasks: create, read, list, count, cancel; the queued
+    /// quota; readiness and pool gauges.
+    pub tasks: Arc<dyn TaskApi>,
+    /// File metadata (uploads, downloads, deletion, quota, retention).
+    pub files: Arc<dyn FileStore>,
+    /// Scoped reads and the operator's console (retry, attempts, series,
+    /// queues).
+    pub console: Arc<dyn ConsoleStore>,
+    /// Push notifications of status changes for event streams (a store
+    /// that has none answers `None` and streams poll).
+    pub watch: Arc<dyn WatchStore>,
     /// Where new tasks are handed.
     pub backend: Arc<dyn TaskBackend>,
     /// File storage.
@@ -379,7 +391,7 @@ impl WebApp {
         let sweep_stop = shutdown.child_token();
         // The file retention sweep runs beside the server, stopped with it.
         let sweep = tokio::spawn(retention::run(
-            self.deps.store.clone(),
+            self.deps.files.clone(),
             self.deps.blobs.clone(),
             self.retention,
             sweep_stop.clone(),
@@ -601,7 +613,7 @@ async fn health() -> Json<serde_json::Value> {
 async fn ready(State(st): State<AppState>) -> Response {
     let deps = &st.deps;
     let (db, backend, storage) =
-        tokio::join!(deps.store.ping(), deps.backend.check(), deps.blobs.check());
+        tokio::join!(deps.tasks.ping(), deps.backend.check(), deps.blobs.check());
     let mut checks = serde_json::Map::new();
     let mut ok = true;
     match db {
@@ -655,7 +667,7 @@ async fn ready(State(st): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", description = "Prometheus text exposition.",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 async fn metrics_endpoint(State(st): State<AppState>) -> Response {
-    resume_agent_telemetry::record_pool(st.deps.store.pool_stats());
+    resume_agent_telemetry::record_pool(st.deps.tasks.pool_stats());
     resume_agent_telemetry::metrics_response()
 }
 

@@ -178,7 +178,7 @@ pub async fn check_queued_quota(
     let queued = match st.queued.cached(owner.as_str()) {
         Some(n) => n,
         None => {
-            let n = st.deps.store.owner_queued_tasks(owner, max).await?;
+            let n = st.deps.tasks.owner_queued_tasks(owner, max).await?;
             st.queued.set(owner.as_str(), n);
             n
         }

@@ -13,6 +13,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use resume_agent_core::file::StoredFile;
+use resume_agent_core::payload::{
+    EmptyPayload, FailPayload, MatchPayload, ParsePayload, SleepPayload,
+};
 use resume_agent_core::store::TaskStats;
 use resume_agent_core::{Task, TaskStatus};
 
@@ -30,6 +33,10 @@ pub struct Problem {
     /// What went wrong, for a human.
     pub detail: String,
 }
+
+// The request envelopes below are the web's (kind, attempts, timeout);
+// their payloads are core's typed payloads (`resume_agent_core::payload`),
+// the very types the edge parses into and the handlers read.
 
 /// `POST /api/tasks` body: `kind` decides the payload's shape.
 #[derive(Serialize, ToSchema)]
@@ -65,15 +72,6 @@ pub struct ParseTask {
     pub timeout_secs: Option<i32>,
 }
 
-/// `resume.parse` payload.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ParsePayload {
-    /// An uploaded file of the caller's (`POST /api/files`).
-    #[schema(format = Uuid)]
-    pub file_id: String,
-}
-
 /// `resume.match`: score a résumé against a job description.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -89,18 +87,6 @@ pub struct MatchTask {
     /// Per-attempt timeout (default 120).
     #[schema(minimum = 1, maximum = 3600)]
     pub timeout_secs: Option<i32>,
-}
-
-/// `resume.match` payload.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MatchPayload {
-    /// An uploaded file of the caller's.
-    #[schema(format = Uuid)]
-    pub file_id: String,
-    /// The job description (plain text).
-    #[schema(min_length = 1, max_length = 20_000, pattern = "\\S")]
-    pub job_description: String,
 }
 
 /// `POST /api/files` body.
@@ -129,11 +115,6 @@ pub struct NoopTask {
     pub timeout_secs: Option<i32>,
 }
 
-/// No fields.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyPayload {}
-
 /// `system.sleep`: sleeps `ms`, honouring cancellation and timeout.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,15 +132,6 @@ pub struct SleepTask {
     pub timeout_secs: Option<i32>,
 }
 
-/// `system.sleep` payload.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SleepPayload {
-    /// Milliseconds.
-    #[schema(minimum = 0, maximum = 600_000)]
-    pub ms: u64,
-}
-
 /// `system.fail`: always fails (retry and dead-letter drills).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -175,15 +147,6 @@ pub struct FailTask {
     /// Per-attempt timeout (default 120).
     #[schema(minimum = 1, maximum = 3600)]
     pub timeout_secs: Option<i32>,
-}
-
-/// `system.fail` payload.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FailPayload {
-    /// The error every attempt reports.
-    #[schema(max_length = 4096)]
-    pub message: Option<String>,
 }
 
 /// `POST /api/tasks/batch` body. Each item is a `POST /api/tasks` body and
@@ -400,4 +363,49 @@ fn render(doc: &Value) -> String {
     }
     h.push_str("</body></html>");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use resume_agent_core::payload::MAX_FAIL_MESSAGE_CHARS;
+    use resume_agent_core::task::{MAX_JOB_DESCRIPTION_CHARS, MAX_SLEEP_MS};
+
+    /// The payload schemas come from core's typed payloads; their limits
+    /// are the ones the edge's parse enforces, and unknown fields are
+    /// refused in both.
+    #[test]
+    fn payload_schemas_carry_the_parse_limits() {
+        let doc = super::document();
+        let s = &doc["components"]["schemas"];
+        assert_eq!(
+            s["SleepPayload"]["properties"]["ms"]["maximum"].as_u64(),
+            Some(MAX_SLEEP_MS)
+        );
+        assert_eq!(
+            s["FailPayload"]["properties"]["message"]["maxLength"].as_u64(),
+            u64::try_from(MAX_FAIL_MESSAGE_CHARS).ok()
+        );
+        assert_eq!(
+            s["MatchPayload"]["properties"]["job_description"]["maxLength"].as_u64(),
+            u64::try_from(MAX_JOB_DESCRIPTION_CHARS).ok()
+        );
+        for name in [
+            "EmptyPayload",
+            "SleepPayload",
+            "FailPayload",
+            "ParsePayload",
+            "MatchPayload",
+        ] {
+            assert_eq!(
+                s[name]["additionalProperties"],
+                serde_json::json!(false),
+                "{name}"
+            );
+        }
+        assert_eq!(s["ParsePayload"]["properties"]["file_id"]["format"], "uuid");
+        assert_eq!(
+            s["ParsePayload"]["required"],
+            serde_json::json!(["file_id"])
+        );
+    }
 }

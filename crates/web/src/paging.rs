@@ -4,7 +4,7 @@
 //! it passes `LIST_MAX_BYTES` (always at least one task), with
 //! `next_cursor` after the last task it holds.
 
-use resume_agent_core::store::{Cursor, ListQuery, Scope, StoreError, TaskPage, TaskStore};
+use resume_agent_core::store::{ConsoleStore, Cursor, ListQuery, Scope, StoreError, TaskPage};
 
 /// Rows read per store round trip: bounds what one request holds at once
 /// to this many tasks beyond the page itself.
@@ -37,7 +37,7 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
 /// # Errors
 /// The store's.
 pub async fn bounded_page(
-    store: &dyn TaskStore,
+    store: &dyn ConsoleStore,
     scope: &Scope,
     query: &ListQuery,
     max_bytes: usize,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use resume_agent_core::OwnerId;
 use resume_agent_core::blob::{BlobError, BlobStore};
 use resume_agent_core::file::file_prefix;
-use resume_agent_core::store::{StoreError, TaskStore};
+use resume_agent_core::store::{FileStore, StoreError};
 use tokio_util::sync::CancellationToken;
 
 /// Files looked at per store round trip.
@@ -48,7 +48,7 @@ pub enum SweepError {
 /// The first store or blob failure (what was deleted before it stays
 /// deleted; the rest is found again by the next sweep).
 pub async fn sweep_files(
-    store: &dyn TaskStore,
+    store: &dyn FileStore,
     blobs: &dyn BlobStore,
     max_age: Duration,
 ) -> Result<u64, SweepError> {
@@ -84,7 +84,7 @@ pub async fn sweep_files(
 /// Runs [`sweep_files`] every `interval` until `stop` fires. Does nothing
 /// when `max_age` is zero (keep forever).
 pub async fn run(
-    store: Arc<dyn TaskStore>,
+    store: Arc<dyn FileStore>,
     blobs: Arc<dyn BlobStore>,
     settings: RetentionSettings,
     stop: CancellationToken,

@@ -10,7 +10,9 @@ use resume_agent_core::store::{CancelOutcome, Cursor, ListQuery, static_kind};
 use resume_agent_core::task::{
     DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECS, MAX_ATTEMPTS_RANGE, TIMEOUT_SECS_RANGE,
 };
-use resume_agent_core::{IdempotencyKey, NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
+use resume_agent_core::{
+    IdempotencyKey, NewTask, OwnerId, Task, TaskId, TaskKind, TaskPayload, TaskStatus,
+};
 use resume_agent_queue::Message;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -71,13 +73,11 @@ fn parse_new_task(
         None | Some(Value::Null) => json!({}),
         Some(p) => p,
     };
-    let payload = kind
-        .validate_payload(payload)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let payload =
+        TaskPayload::parse(kind, payload).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(NewTask {
         id: TaskId::new(),
         owner,
-        kind,
         payload,
         max_attempts: int_field(
             &obj,
@@ -143,15 +143,15 @@ pub async fn create(
     };
     let new = parse_new_task(body, owner, key)?;
     crate::limits::check_queued_quota(&st, &new.owner, 1).await?;
-    if let Some(file_id) = new.kind.file_id(&new.payload)
-        && st.deps.store.get_file(&new.owner, file_id).await?.is_none()
+    if let Some(file_id) = new.payload.file_id()
+        && st.deps.files.get_file(&new.owner, file_id).await?.is_none()
     {
         return Err(ApiError::BadRequest(format!(
             "payload.file_id: no file {file_id} (upload it with POST /api/files first)"
         )));
     }
-    let kind = new.kind.as_str();
-    let created = st.deps.store.create_task(new).await?;
+    let kind = new.kind().as_str();
+    let created = st.deps.tasks.create_task(new).await?;
     let status = if created.created {
         metrics::counter!("tasks_submitted_total", "kind" => kind).increment(1);
         let msg = Message {
@@ -248,9 +248,9 @@ pub async fn create_batch(
     // Files named by payloads must exist (each distinct file looked up once).
     let mut checked = std::collections::HashSet::new();
     for (i, new) in batch.iter().enumerate() {
-        if let Some(file_id) = new.kind.file_id(&new.payload)
+        if let Some(file_id) = new.payload.file_id()
             && checked.insert(file_id)
-            && st.deps.store.get_file(&owner, file_id).await?.is_none()
+            && st.deps.files.get_file(&owner, file_id).await?.is_none()
         {
             return Err(ApiError::BadRequest(format!(
                 "tasks[{i}]: payload.file_id: no file {file_id} (upload it with POST /api/files first)"
@@ -259,7 +259,7 @@ pub async fn create_batch(
     }
     let n = u32::try_from(batch.len()).unwrap_or(u32::MAX);
     crate::limits::check_queued_quota(&st, &owner, n).await?;
-    let created = st.deps.store.create_tasks(batch).await?;
+    let created = st.deps.tasks.create_tasks(batch).await?;
     let mut fresh = Vec::new();
     for c in created.iter().filter(|c| c.created) {
         metrics::counter!("tasks_submitted_total", "kind" => static_kind(&c.task.kind))
@@ -293,7 +293,7 @@ pub(crate) async fn effective_owner(
     if !viewer.admin {
         return Ok(viewer.owner.clone());
     }
-    match st.deps.store.get_task_in(&viewer.scope(), id).await? {
+    match st.deps.console.get_task_in(&viewer.scope(), id).await? {
         Some(t) => OwnerId::parse(&t.owner_id).map_err(|e| ApiError::Internal(e.to_string())),
         None => Err(ApiError::NotFound("no such task")),
     }
@@ -326,7 +326,7 @@ pub async fn get_one(
 ) -> Result<Json<Task>, ApiError> {
     let id = parse_id(&id)?;
     st.deps
-        .store
+        .console
         .get_task_in(&viewer.scope(), id)
         .await?
         .map(Json)
@@ -404,9 +404,13 @@ pub async fn list(
         limit,
         cursor,
     };
-    let page =
-        crate::paging::bounded_page(&*st.deps.store, &viewer.scope(), &query, st.list_max_bytes)
-            .await?;
+    let page = crate::paging::bounded_page(
+        &*st.deps.console,
+        &viewer.scope(),
+        &query,
+        st.list_max_bytes,
+    )
+    .await?;
     Ok(Json(json!({
         "items": page.items,
         "next_cursor": page.next_cursor.map(|c| c.encode()),
@@ -437,7 +441,7 @@ pub async fn cancel(
 ) -> Result<Json<Task>, ApiError> {
     let id = parse_id(&id)?;
     let owner = effective_owner(&st, &viewer, id).await?;
-    match st.deps.store.cancel_task(&owner, id).await? {
+    match st.deps.tasks.cancel_task(&owner, id).await? {
         CancelOutcome::Cancelled(t) | CancelOutcome::Requested(t) => Ok(Json(t)),
         CancelOutcome::AlreadyTerminal(t) => Err(ApiError::Conflict(format!(
             "the task is already {} and cannot be cancelled",
@@ -463,6 +467,6 @@ pub async fn stats(
     State(st): State<AppState>,
     Caller(owner): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let s = st.deps.store.stats(&owner).await?;
+    let s = st.deps.tasks.stats(&owner).await?;
     Ok(Json(json!(s)))
 }

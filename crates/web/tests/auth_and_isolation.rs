@@ -124,7 +124,10 @@ async fn start_app(vars: &[(&str, &str)]) -> App {
     let store = testing::sqlite_store().await;
     let dir = std::env::temp_dir().join(format!("ra-web-{}", uuid::Uuid::new_v4().simple()));
     let deps = Deps {
-        store,
+        tasks: store.clone(),
+        files: store.clone(),
+        console: store.clone(),
+        watch: store,
         backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };

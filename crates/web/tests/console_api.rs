@@ -18,9 +18,10 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use resume_agent_core::blob::LocalBlobStore;
 use resume_agent_core::config::{Config, Role};
+use resume_agent_core::payload::{FailPayload, TaskPayload};
 use resume_agent_core::store::{Finish, FinishOutcome, TaskStore};
 use resume_agent_core::testing;
-use resume_agent_core::{NewTask, OwnerId, TaskId, TaskKind};
+use resume_agent_core::{NewTask, OwnerId, TaskId};
 use resume_agent_queue::wake::{WakeBackend, Wakeups};
 use resume_agent_web::{Deps, WebApp, WebSettings};
 use serde_json::{Value, json};
@@ -90,7 +91,10 @@ async fn start(store: Arc<dyn TaskStore>, db: Db, vars: &[(&str, &str)]) -> App 
     let settings = WebSettings::from_source(&config, &env).unwrap();
     let dir = std::env::temp_dir().join(format!("ra-console-{}", uuid::Uuid::new_v4().simple()));
     let deps = Deps {
-        store: store.clone(),
+        tasks: store.clone(),
+        files: store.clone(),
+        console: store.clone(),
+        watch: store.clone(),
         backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };
@@ -306,8 +310,7 @@ async fn contract(store: Arc<dyn TaskStore>, db: Db) {
         .create_task(NewTask {
             id: TaskId::new(),
             owner: other.clone(),
-            kind: TaskKind::SystemFail,
-            payload: json!({}),
+            payload: TaskPayload::SystemFail(FailPayload::default()),
             max_attempts: 1,
             timeout_secs: 60,
             idempotency_key: None,

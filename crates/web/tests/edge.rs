@@ -56,7 +56,10 @@ async fn start_on(
     let config = Config::from_source(Role::Web, &env).unwrap();
     let settings = WebSettings::from_source(&config, &env).unwrap();
     let deps = Deps {
-        store: store.clone(),
+        tasks: store.clone(),
+        files: store.clone(),
+        console: store.clone(),
+        watch: store.clone(),
         // Nobody consumes this queue: submitted tasks stay queued.
         backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: blobs.clone(),

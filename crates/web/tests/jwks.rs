@@ -158,8 +158,12 @@ async fn start(jwks_url: &str, vars: &[(&str, &str)]) -> App {
     let config = Config::from_source(Role::Web, &env).unwrap();
     let settings = WebSettings::from_source(&config, &env).unwrap();
     let dir = std::env::temp_dir().join(format!("ra-jwks-web-{}", uuid::Uuid::new_v4().simple()));
+    let store = testing::sqlite_store().await;
     let deps = Deps {
-        store: testing::sqlite_store().await,
+        tasks: store.clone(),
+        files: store.clone(),
+        console: store.clone(),
+        watch: store,
         backend: Arc::new(WakeBackend::new("in-process", Wakeups::new())),
         blobs: Arc::new(LocalBlobStore::open(dir).await.unwrap()),
     };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use resume_agent_core::Task;
 use resume_agent_core::blob::BlobStore;
+use resume_agent_core::payload::KindPayload;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,18 @@ pub struct TaskContext {
     pub cancel: CancellationToken,
     /// Blob storage for files.
     pub blobs: Arc<dyn BlobStore>,
+}
+
+impl TaskContext {
+    /// The task's payload as kind `P`'s typed value (read back from the
+    /// stored JSON with [`KindPayload::of`]). One that does not read (a task
+    /// of another kind, a row written round the edge) is a permanent error.
+    ///
+    /// # Errors
+    /// [`HandlerError::Permanent`] naming what does not read.
+    pub fn payload<P: KindPayload>(&self) -> Result<P, HandlerError> {
+        P::of(&self.task).map_err(|e| HandlerError::Permanent(e.to_string()))
+    }
 }
 
 /// Why an attempt failed.
@@ -60,10 +73,10 @@ impl Registry {
     }
 
     /// The built-in handlers: `system.*`, and `resume.*` reading file
-    /// metadata from `store` and parsing as `resume` says (in a child).
+    /// metadata from `files` and parsing as `resume` says (in a child).
     #[must_use]
     pub fn with_builtins(
-        store: Arc<dyn resume_agent_core::store::TaskStore>,
+        files: Arc<dyn resume_agent_core::store::FileStore>,
         resume: crate::resume::ResumeSettings,
     ) -> Self {
         let mut r = Self::new();
@@ -71,10 +84,10 @@ impl Registry {
         r.register(Arc::new(crate::handlers::Sleep));
         r.register(Arc::new(crate::handlers::Fail));
         r.register(Arc::new(crate::resume::Parse::new(
-            store.clone(),
+            files.clone(),
             resume.clone(),
         )));
-        r.register(Arc::new(crate::resume::Match::new(store, resume)));
+        r.register(Arc::new(crate::resume::Match::new(files, resume)));
         r
     }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use resume_agent_core::payload::{FailPayload, SleepPayload};
 use serde_json::{Value, json};
 
 use crate::handler::{HandlerError, TaskContext, TaskHandler};
@@ -31,12 +32,7 @@ impl TaskHandler for Sleep {
     }
 
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let ms = ctx
-            .task
-            .payload
-            .get("ms")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| HandlerError::Permanent("payload.ms must be an integer".into()))?;
+        let SleepPayload { ms } = ctx.payload()?;
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(ms)) => Ok(json!({"slept_ms": ms})),
             () = ctx.cancel.cancelled() => Err(HandlerError::Permanent("cancelled".into())),
@@ -54,12 +50,9 @@ impl TaskHandler for Fail {
     }
 
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let message = ctx
-            .task
-            .payload
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("system.fail always fails");
-        Err(HandlerError::Retryable(message.to_owned()))
+        let FailPayload { message } = ctx.payload()?;
+        Err(HandlerError::Retryable(
+            message.unwrap_or_else(|| "system.fail always fails".to_owned()),
+        ))
     }
 }

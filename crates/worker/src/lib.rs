@@ -18,7 +18,8 @@
 //!
 //! It must not define HTTP routes of the public API, SQL or queue clients:
 //! it reaches the store, the backend and blob storage only through the
-//! `TaskStore`, `TaskSource`/`TaskBackend`/`Wakeups` and `BlobStore` seams.
+//! `WorkerStore` (the runtime) and `FileStore` (the résumé handlers),
+//! `TaskSource`/`TaskBackend`/`Wakeups` and `BlobStore` seams.
 
 pub mod handler;
 pub mod handlers;

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use resume_agent_core::OwnerId;
 use resume_agent_core::blob::BlobError;
 use resume_agent_core::file::{derived_key, original_key};
-use resume_agent_core::store::{StoreError, TaskStore};
-use resume_agent_core::{OwnerId, TaskKind};
+use resume_agent_core::payload::{MatchPayload, ParsePayload};
+use resume_agent_core::store::{FileStore, StoreError};
 use resume_agent_resume::ParsedResume;
 use serde_json::{Value, json};
 
@@ -85,21 +86,18 @@ fn blob_err(e: BlobError) -> HandlerError {
     }
 }
 
-/// Parses the task's file, reusing a stored parse when there is one.
+/// Parses the task's file `id`, reusing a stored parse when there is one.
 async fn parsed_resume(
-    store: &dyn TaskStore,
+    files: &dyn FileStore,
     settings: &ResumeSettings,
     ctx: &TaskContext,
-    kind: TaskKind,
+    id: uuid::Uuid,
 ) -> Result<(uuid::Uuid, ParsedResume), HandlerError> {
     let started = Instant::now();
     let timeout = Duration::from_secs(u64::try_from(ctx.task.timeout_secs).unwrap_or(1).max(1));
-    let id = kind.file_id(&ctx.task.payload).ok_or_else(|| {
-        HandlerError::Permanent("payload.file_id is missing or not a UUID".into())
-    })?;
     let owner =
         OwnerId::parse(&ctx.task.owner_id).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    let meta = store
+    let meta = files
         .get_file(&owner, id)
         .await
         .map_err(store_err)?
@@ -162,15 +160,15 @@ async fn parsed_resume(
 
 /// `resume.parse` `{"file_id"}` → the structured résumé.
 pub struct Parse {
-    store: Arc<dyn TaskStore>,
+    files: Arc<dyn FileStore>,
     settings: ResumeSettings,
 }
 
 impl Parse {
-    /// A handler reading file metadata from `store`.
+    /// A handler reading file metadata from `files`.
     #[must_use]
-    pub fn new(store: Arc<dyn TaskStore>, settings: ResumeSettings) -> Self {
-        Self { store, settings }
+    pub fn new(files: Arc<dyn FileStore>, settings: ResumeSettings) -> Self {
+        Self { files, settings }
     }
 }
 
@@ -181,23 +179,23 @@ impl TaskHandler for Parse {
     }
 
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let (id, parsed) =
-            parsed_resume(&*self.store, &self.settings, &ctx, TaskKind::ResumeParse).await?;
+        let ParsePayload { file_id } = ctx.payload()?;
+        let (id, parsed) = parsed_resume(&*self.files, &self.settings, &ctx, file_id.id()).await?;
         parse_result(&parsed, id, self.settings.result_max_bytes)
     }
 }
 
 /// `resume.match` `{"file_id", "job_description"}` → score and gaps.
 pub struct Match {
-    store: Arc<dyn TaskStore>,
+    files: Arc<dyn FileStore>,
     settings: ResumeSettings,
 }
 
 impl Match {
-    /// A handler reading file metadata from `store`.
+    /// A handler reading file metadata from `files`.
     #[must_use]
-    pub fn new(store: Arc<dyn TaskStore>, settings: ResumeSettings) -> Self {
-        Self { store, settings }
+    pub fn new(files: Arc<dyn FileStore>, settings: ResumeSettings) -> Self {
+        Self { files, settings }
     }
 }
 
@@ -208,15 +206,11 @@ impl TaskHandler for Match {
     }
 
     async fn run(&self, ctx: TaskContext) -> Result<Value, HandlerError> {
-        let job = ctx
-            .task
-            .payload
-            .get("job_description")
-            .and_then(Value::as_str)
-            .ok_or_else(|| HandlerError::Permanent("payload.job_description is missing".into()))?
-            .to_owned();
-        let (id, parsed) =
-            parsed_resume(&*self.store, &self.settings, &ctx, TaskKind::ResumeMatch).await?;
+        let MatchPayload {
+            file_id,
+            job_description: job,
+        } = ctx.payload()?;
+        let (id, parsed) = parsed_resume(&*self.files, &self.settings, &ctx, file_id.id()).await?;
         let m =
             tokio::task::spawn_blocking(move || resume_agent_resume::match_resume(&parsed, &job))
                 .await

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use resume_agent_core::TaskPayload;
 use resume_agent_core::blob::LocalBlobStore;
 use resume_agent_core::config::{Config, Role, WorkerConfig};
 use resume_agent_core::store::{ListQuery, TaskStore};
@@ -91,8 +92,7 @@ fn task(owner: &str, kind: TaskKind, payload: serde_json::Value, max_attempts: i
     NewTask {
         id: TaskId::new(),
         owner: OwnerId::parse(owner).unwrap(),
-        kind,
-        payload,
+        payload: TaskPayload::parse(kind, payload).unwrap(),
         max_attempts,
         timeout_secs: 30,
         idempotency_key: None,

@@ -1,4 +1,4 @@
-//! Types of the operator's console methods of [`super::TaskStore`]: who a
+//! Types of the operator's console methods ([`super::ConsoleStore`]): who a
 //! read covers ([`Scope`]), retry outcomes and filters, attempt history,
 //! the finished-per-interval series and the per-backend queue counts.
 //!
@@ -33,7 +33,7 @@ impl Scope {
     }
 }
 
-/// Result of [`super::TaskStore::retry_task`].
+/// Result of [`super::ConsoleStore::retry_task`].
 #[derive(Debug, Clone)]
 pub enum RetryOutcome {
     /// It was `failed` or `cancelled` and is `queued` again with a fresh budget.

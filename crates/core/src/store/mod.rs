@@ -1,6 +1,18 @@
-//! The `TaskStore` seam: the source of truth for every task.
+//! The store seams: the source of truth for every task.
 //!
-//! Two implementations live beside the trait: [`postgres::PgStore`]
+//! The store is split by caller, so that each crate sees what it uses:
+//!
+//! | trait | caller | what |
+//! | --- | --- | --- |
+//! | [`StoreInfo`] | everyone (a supertrait of the others) | name, ping, pool occupancy |
+//! | [`TaskApi`] | the web's task routes and queued quota | an owner's create, get, list, stats, cancel |
+//! | [`FileStore`] | the web's file routes and retention sweep; the worker's résumé handlers | file metadata |
+//! | [`WorkerStore`] | the worker runtime | claim, heartbeat, finish, recover leases, prune |
+//! | [`WatchStore`] | the web's event streams | push notification of status changes (a capability) |
+//! | [`ConsoleStore`] | the web's console routes and scoped reads | scoped reads, retry, history, series, queues |
+//! | [`TaskStore`] | the binary that composes the crates, the conformance suites | all of the above |
+//!
+//! Two implementations live beside the traits: [`postgres::PgStore`]
 //! (production) and [`sqlite::SqliteStore`] (the embedded default). Both run
 //! the same conformance suite (`testing::store_conformance`).
 //!
@@ -71,7 +83,7 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Result of [`TaskStore::create_task`].
+/// Result of [`TaskApi::create_task`].
 #[derive(Debug, Clone)]
 pub struct Created {
     /// The task (the earlier one when the idempotency key was seen before).
@@ -80,7 +92,7 @@ pub struct Created {
     pub created: bool,
 }
 
-/// Filters and page of [`TaskStore::list_tasks`].
+/// Filters and page of [`TaskApi::list_tasks`].
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     /// Only this status.
@@ -192,7 +204,7 @@ impl TaskStats {
     }
 }
 
-/// Result of [`TaskStore::cancel_task`].
+/// Result of [`TaskApi::cancel_task`].
 #[derive(Debug, Clone)]
 pub enum CancelOutcome {
     /// It was queued and is now `cancelled`.
@@ -251,7 +263,7 @@ pub struct TaskState {
     pub run_after: DateTime<Utc>,
 }
 
-/// Which due queued tasks [`TaskStore::claim_due`] may take.
+/// Which due queued tasks [`WorkerStore::claim_due`] may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimScope<'a> {
     /// Every due queued task, owners interleaved (the store-backed backends:
@@ -268,7 +280,7 @@ pub enum ClaimScope<'a> {
     },
 }
 
-/// One batch claim from the store: see [`TaskStore::claim_due`].
+/// One batch claim from the store: see [`WorkerStore::claim_due`].
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest<'a> {
     /// The lease holder.
@@ -303,7 +315,7 @@ pub struct RecoveredLease {
     pub kind: &'static str,
 }
 
-/// Which running tasks [`TaskStore::recover_leases`] recovers.
+/// Which running tasks [`WorkerStore::recover_leases`] recovers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseScope<'a> {
     /// Leases that expired (any backend, any replica).
@@ -317,7 +329,7 @@ pub enum LeaseScope<'a> {
     AllExcept(&'a str),
 }
 
-/// A subscription to one task's status changes (see [`TaskStore::watch`]).
+/// A subscription to one task's status changes (see [`WatchStore::watch`]).
 /// Dropping it unsubscribes.
 pub struct TaskWatch {
     rx: tokio::sync::watch::Receiver<u64>,
@@ -360,29 +372,27 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// The source of truth for tasks. See the module docs for the rules every
-/// implementation keeps.
+/// What every caller of a store may ask: which store it is, whether it
+/// answers, how busy its pool is (readiness checks and the
+/// `db_pool_connections` gauge of both services). A supertrait of every
+/// caller's trait below, so whichever one a crate holds also answers these.
 #[async_trait]
-pub trait TaskStore: Send + Sync + 'static {
+pub trait StoreInfo: Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn name(&self) -> &'static str;
-
-    /// Records an uploaded file's metadata.
-    async fn create_file(&self, file: &NewFile) -> Result<StoredFile, StoreError>;
-
-    /// One of the owner's files.
-    async fn get_file(
-        &self,
-        owner: &OwnerId,
-        id: uuid::Uuid,
-    ) -> Result<Option<StoredFile>, StoreError>;
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Connection pool occupancy.
     fn pool_stats(&self) -> PoolStats;
+}
 
+/// The public API's side of tasks (`crates/web`'s task routes and the
+/// queued-tasks quota): an owner creates, reads, lists, counts and cancels
+/// its own tasks. Every method is scoped to one owner.
+#[async_trait]
+pub trait TaskApi: StoreInfo {
     /// Inserts a `queued` task, or returns the owner's earlier task with the
     /// same idempotency key.
     async fn create_task(&self, new: NewTask) -> Result<Created, StoreError>;
@@ -405,6 +415,45 @@ pub trait TaskStore: Send + Sync + 'static {
     /// key repeats inside `new`).
     async fn create_tasks(&self, new: Vec<NewTask>) -> Result<Vec<Created>, StoreError>;
 
+    /// The owner's queued tasks, counted up to `cap` (the count stops
+    /// there, so the cost is bounded however many are queued).
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError>;
+}
+
+/// File metadata (the bytes live in a [`crate::blob::BlobStore`]): the
+/// web's file routes, upload quota and retention sweep write and delete it,
+/// the worker's résumé handlers read it.
+#[async_trait]
+pub trait FileStore: StoreInfo {
+    /// Records an uploaded file's metadata.
+    async fn create_file(&self, file: &NewFile) -> Result<StoredFile, StoreError>;
+
+    /// One of the owner's files.
+    async fn get_file(
+        &self,
+        owner: &OwnerId,
+        id: uuid::Uuid,
+    ) -> Result<Option<StoredFile>, StoreError>;
+
+    /// Bytes of the owner's stored files (the sum of their `size`).
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError>;
+
+    /// Deletes one of the owner's files' metadata. False when unknown or
+    /// another owner's. The caller deletes the blobs first.
+    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError>;
+
+    /// Up to `limit` files (any owner) uploaded more than `age` ago, oldest
+    /// first: the retention sweep's work list.
+    async fn expired_files(&self, age: Duration, limit: u32)
+    -> Result<Vec<StoredFile>, StoreError>;
+}
+
+/// The worker's side (`crates/worker`'s runtime): claim tasks under a lease,
+/// extend and recover leases, record how attempts end, prune. Every write
+/// names the lease holder (and the attempt), so a stale worker changes
+/// nothing.
+#[async_trait]
+pub trait WorkerStore: StoreInfo {
     /// `queued → running` for those of `ids` that are queued and due, under
     /// `worker`'s lease, skipping owners at `owner_max_running`. Returns the
     /// claimed tasks (attempt counted).
@@ -449,13 +498,6 @@ pub trait TaskStore: Send + Sync + 'static {
     /// ago, oldest first; returns how many.
     async fn prune_finished(&self, age: Duration, limit: u32) -> Result<u64, StoreError>;
 
-    /// A wake-up whenever the task's status may have changed, when this
-    /// store can push changes (PostgreSQL: LISTEN/NOTIFY). `None` means the
-    /// caller polls.
-    async fn watch(&self, _id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
-        Ok(None)
-    }
-
     /// Running tasks whose lease is void: back to `queued` (run now) while
     /// attempts remain, else `failed` (`cancelled` when that was requested).
     async fn recover_leases(
@@ -463,39 +505,39 @@ pub trait TaskStore: Send + Sync + 'static {
         scope: LeaseScope<'_>,
         limit: u32,
     ) -> Result<Vec<RecoveredLease>, StoreError>;
+}
 
-    // ---- Quotas, file deletion and retention (issue 11, the edge) ----
+/// The watch capability (the web's event streams): a store that can push
+/// status changes says so here; one that cannot keeps the default, and its
+/// callers poll.
+#[async_trait]
+pub trait WatchStore: Send + Sync + 'static {
+    /// A wake-up whenever the task's status may have changed, when this
+    /// store can push changes (PostgreSQL: LISTEN/NOTIFY). `None` means the
+    /// caller polls.
+    async fn watch(&self, _id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
+        Ok(None)
+    }
+}
 
-    /// Bytes of the owner's stored files (the sum of their `size`).
-    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError>;
-
-    /// The owner's queued tasks, counted up to `cap` (the count stops
-    /// there, so the cost is bounded however many are queued).
-    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError>;
-
-    /// Deletes one of the owner's files' metadata. False when unknown or
-    /// another owner's. The caller deletes the blobs first.
-    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError>;
-
-    /// Up to `limit` files (any owner) uploaded more than `age` ago, oldest
-    /// first: the retention sweep's work list.
-    async fn expired_files(&self, age: Duration, limit: u32)
-    -> Result<Vec<StoredFile>, StoreError>;
-    // --- The operator's console (issue 13): scoped reads, retry, history.
-    // Types in `console.rs`. `Scope::All` only for the configured admin role.
-
+/// The operator's console (`crates/web`'s console routes, and the task
+/// reads that must see what a [`Scope`] allows): scoped reads, retry,
+/// history, series and queue views. Types in `console.rs`; `Scope::All`
+/// only for the configured admin role.
+#[async_trait]
+pub trait ConsoleStore: StoreInfo {
     /// One task within `scope`.
     async fn get_task_in(&self, scope: &Scope, id: TaskId) -> Result<Option<Task>, StoreError>;
 
     /// Tasks within `scope`, newest first (keyset-paginated like
-    /// [`TaskStore::list_tasks`]).
+    /// [`TaskApi::list_tasks`]).
     async fn list_tasks_in(&self, scope: &Scope, query: &ListQuery)
     -> Result<TaskPage, StoreError>;
 
     /// Counts per kind within `scope`: every queued and running task (on
     /// the partial queued/running indexes) and the tasks that finished since
     /// `finished_since` (a range of the finished indexes: all-time totals
-    /// would count every row; those stay with [`TaskStore::stats`]).
+    /// would count every row; those stay with [`TaskApi::stats`]).
     async fn stats_by_kind(
         &self,
         scope: &Scope,
@@ -514,7 +556,7 @@ pub trait TaskStore: Send + Sync + 'static {
         backend: Option<&str>,
     ) -> Result<RetryOutcome, StoreError>;
 
-    /// [`TaskStore::retry_task`] for up to `filter.limit` finished tasks
+    /// [`ConsoleStore::retry_task`] for up to `filter.limit` finished tasks
     /// matching `filter`, oldest finish first; returns the re-queued ids.
     async fn retry_tasks(
         &self,
@@ -541,6 +583,17 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Queued and running tasks within `scope`, per backend they were last
     /// handed to.
     async fn backend_queues(&self, scope: &Scope) -> Result<Vec<BackendQueue>, StoreError>;
+}
+
+/// The whole store: every caller's trait at once. Only for what truly needs
+/// all of it: the binary that opens one store and hands each crate its part
+/// ([`open`]), and the conformance suites. Implemented for every type that
+/// implements the parts; a `dyn TaskStore` coerces to any of them.
+pub trait TaskStore: TaskApi + FileStore + WorkerStore + WatchStore + ConsoleStore {}
+
+impl<T> TaskStore for T where
+    T: TaskApi + FileStore + WorkerStore + WatchStore + ConsoleStore + ?Sized
+{
 }
 
 /// Opens the store the configuration names, running migrations first when

@@ -1,4 +1,4 @@
-//! PostgreSQL implementation of [`TaskStore`].
+//! PostgreSQL implementation of the store traits ([`super::TaskStore`]).
 //!
 //! Time comes from the database (`now()`), so several processes agree on it.
 //! Multi-row statements lock their rows in id order (`ORDER BY id FOR
@@ -19,9 +19,10 @@ use uuid::Uuid;
 use super::console::{fill_series, group_backends, group_kinds, retry_statuses};
 use super::{
     Attempt, AttemptOutcome, BackendQueue, CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest,
-    ClaimScope, Created, Finish, FinishOutcome, KindStats, LeaseScope, ListQuery, PoolStats,
-    RecoveredLease, RetryFilter, RetryOutcome, Scope, SeriesPoint, StoreError, TaskPage, TaskState,
-    TaskStats, TaskStore, static_kind,
+    ClaimScope, ConsoleStore, Created, FileStore, Finish, FinishOutcome, KindStats, LeaseScope,
+    ListQuery, PoolStats, RecoveredLease, RetryFilter, RetryOutcome, Scope, SeriesPoint,
+    StoreError, StoreInfo, TaskApi, TaskPage, TaskState, TaskStats, WatchStore, WorkerStore,
+    static_kind,
 };
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
@@ -155,8 +156,8 @@ async fn insert_rows(
     for t in rows {
         ids.push(t.id.0);
         owners.push(t.owner.as_str().to_owned());
-        kinds.push(t.kind.as_str());
-        payloads.push(t.payload.to_string());
+        kinds.push(t.kind().as_str());
+        payloads.push(t.payload.to_value().to_string());
         attempts.push(t.max_attempts);
         timeouts.push(t.timeout_secs);
         keys.push(t.idempotency_key.as_ref().map(|k| k.as_str().to_owned()));
@@ -440,11 +441,7 @@ fn uuids(ids: &[TaskId]) -> Vec<Uuid> {
 }
 
 #[async_trait]
-impl TaskStore for PgStore {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
+impl FileStore for PgStore {
     async fn create_file(&self, f: &NewFile) -> Result<StoredFile, StoreError> {
         let row = sqlx::query(
             "INSERT INTO files (id, owner_id, filename, content_type, size, sha256)
@@ -474,6 +471,80 @@ impl TaskStore for PgStore {
         row.as_ref().map(file_from_row).transpose()
     }
 
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0)::bigint AS n FROM files WHERE owner_id = $1",
+        )
+        .bind(owner.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        // On files_created_idx (0010).
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < now() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(age.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl WatchStore for PgStore {
+    async fn watch(&self, id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
+        let notifier = self.notifier.clone();
+        let pool = self.pool.clone();
+        self.notifier
+            .started
+            .get_or_init(|| async move {
+                tokio::spawn(notifier.listen(pool));
+            })
+            .await;
+        // Flag the row so that the trigger notifies its status changes.
+        sqlx::query("UPDATE tasks SET watched = true WHERE id = $1 AND NOT watched")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        let rx = {
+            let mut map = self.notifier.map();
+            let entry = map.entry(id.0).or_insert_with(|| (watch::channel(0).0, 0));
+            entry.1 += 1;
+            entry.0.subscribe()
+        };
+        let unsubscribe = Unsubscribe {
+            notifier: self.notifier.clone(),
+            id: id.0,
+        };
+        Ok(Some(TaskWatch::new(rx, Box::new(unsubscribe))))
+    }
+}
+
+#[async_trait]
+impl StoreInfo for PgStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -488,7 +559,10 @@ impl TaskStore for PgStore {
             max: self.max,
         }
     }
+}
 
+#[async_trait]
+impl TaskApi for PgStore {
     async fn create_task(&self, new: NewTask) -> Result<Created, StoreError> {
         // Concurrent submissions are inserted together (see `insert_batches`).
         let tx = self
@@ -680,6 +754,22 @@ impl TaskStore for PgStore {
             .collect()
     }
 
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        // On tasks_queued_owner_idx; LIMIT bounds the work at the cap.
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = $1 AND status = 'queued' LIMIT $2) q",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+#[async_trait]
+impl WorkerStore for PgStore {
     async fn claim(
         &self,
         ids: &[TaskId],
@@ -904,83 +994,6 @@ impl TaskStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn watch(&self, id: TaskId) -> Result<Option<TaskWatch>, StoreError> {
-        let notifier = self.notifier.clone();
-        let pool = self.pool.clone();
-        self.notifier
-            .started
-            .get_or_init(|| async move {
-                tokio::spawn(notifier.listen(pool));
-            })
-            .await;
-        // Flag the row so that the trigger notifies its status changes.
-        sqlx::query("UPDATE tasks SET watched = true WHERE id = $1 AND NOT watched")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        let rx = {
-            let mut map = self.notifier.map();
-            let entry = map.entry(id.0).or_insert_with(|| (watch::channel(0).0, 0));
-            entry.1 += 1;
-            entry.0.subscribe()
-        };
-        let unsubscribe = Unsubscribe {
-            notifier: self.notifier.clone(),
-            id: id.0,
-        };
-        Ok(Some(TaskWatch::new(rx, Box::new(unsubscribe))))
-    }
-
-    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(size), 0)::bigint AS n FROM files WHERE owner_id = $1",
-        )
-        .bind(owner.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
-        // On tasks_queued_owner_idx; LIMIT bounds the work at the cap.
-        let row = sqlx::query(
-            "SELECT count(*) AS n FROM (
-                SELECT 1 FROM tasks WHERE owner_id = $1 AND status = 'queued' LIMIT $2) q",
-        )
-        .bind(owner.as_str())
-        .bind(i64::from(cap))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    async fn delete_file(&self, owner: &OwnerId, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM files WHERE id = $1 AND owner_id = $2")
-            .bind(id)
-            .bind(owner.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn expired_files(
-        &self,
-        age: Duration,
-        limit: u32,
-    ) -> Result<Vec<StoredFile>, StoreError> {
-        // On files_created_idx (0010).
-        let rows = sqlx::query(
-            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
-             FROM files WHERE created_at < now() - make_interval(secs => $1)
-             ORDER BY created_at LIMIT $2",
-        )
-        .bind(age.as_secs_f64())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(file_from_row).collect()
-    }
-
     async fn recover_leases(
         &self,
         scope: LeaseScope<'_>,
@@ -1042,7 +1055,10 @@ impl TaskStore for PgStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl ConsoleStore for PgStore {
     // --- The operator's console (issue 13). Each query names the index it
     // runs on; the owner-scoped and every-owner variants are separate
     // statements so that each gets a plan for its own index.

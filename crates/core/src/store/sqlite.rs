@@ -1,6 +1,7 @@
-//! The embedded implementation of [`TaskStore`]: one SQLite file (WAL mode)
-//! under `DATA_DIR`, so a first run needs nothing installed. Web and worker
-//! may share the file from two processes on one machine.
+//! The embedded implementation of the store traits ([`super::TaskStore`]):
+//! one SQLite file (WAL mode) under `DATA_DIR`, so a first run needs
+//! nothing installed. Web and worker may share the file from two processes
+//! on one machine.
 //!
 //! The rules are PostgreSQL's (see `postgres.rs`): one conditional UPDATE per
 //! transition. SQLite has one writer at a time, which makes every statement
@@ -22,9 +23,10 @@ use sqlx::sqlite::{
 use super::console::{fill_series, group_backends, group_kinds, retry_statuses};
 use super::{
     Attempt, AttemptOutcome, BackendQueue, CLAIM_OWNERS_PER_BATCH, CancelOutcome, ClaimRequest,
-    ClaimScope, Created, Cursor, Finish, FinishOutcome, KindStats, LeaseScope, ListQuery,
-    PoolStats, RecoveredLease, RetryFilter, RetryOutcome, Scope, SeriesPoint, StoreError, TaskPage,
-    TaskState, TaskStats, TaskStore, micros, static_kind,
+    ClaimScope, ConsoleStore, Created, Cursor, FileStore, Finish, FinishOutcome, KindStats,
+    LeaseScope, ListQuery, PoolStats, RecoveredLease, RetryFilter, RetryOutcome, Scope,
+    SeriesPoint, StoreError, StoreInfo, TaskApi, TaskPage, TaskState, TaskStats, WatchStore,
+    WorkerStore, micros, static_kind,
 };
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
@@ -236,11 +238,7 @@ pub async fn open_shared(path: &Path, pool: &PoolConfig) -> Result<SqliteStore, 
 }
 
 #[async_trait]
-impl TaskStore for SqliteStore {
-    fn name(&self) -> &'static str {
-        "sqlite"
-    }
-
+impl FileStore for SqliteStore {
     async fn create_file(&self, f: &NewFile) -> Result<StoredFile, StoreError> {
         let row = sqlx::query(
             "INSERT INTO files (id, owner_id, filename, content_type, size, sha256, created_at)
@@ -275,6 +273,49 @@ impl TaskStore for SqliteStore {
         row.as_ref().map(file_from_row).transpose()
     }
 
+    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(SUM(size), 0) AS n FROM files WHERE owner_id = ?1")
+            .bind(owner.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM files WHERE id = ?1 AND owner_id = ?2")
+            .bind(id.to_string())
+            .bind(owner.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn expired_files(
+        &self,
+        age: Duration,
+        limit: u32,
+    ) -> Result<Vec<StoredFile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
+             FROM files WHERE created_at < ?1 ORDER BY created_at LIMIT ?2",
+        )
+        .bind(now_us() - micros(age))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
+    }
+}
+
+/// No push: SQLite has no LISTEN/NOTIFY, so event streams poll.
+impl WatchStore for SqliteStore {}
+
+#[async_trait]
+impl StoreInfo for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -289,7 +330,10 @@ impl TaskStore for SqliteStore {
             max: self.max,
         }
     }
+}
 
+#[async_trait]
+impl TaskApi for SqliteStore {
     async fn create_task(&self, new: NewTask) -> Result<Created, StoreError> {
         let now = now_us();
         let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
@@ -303,8 +347,8 @@ impl TaskStore for SqliteStore {
         let row = sqlx::query(&sql)
             .bind(new.id.to_string())
             .bind(new.owner.as_str())
-            .bind(new.kind.as_str())
-            .bind(new.payload.to_string())
+            .bind(new.kind().as_str())
+            .bind(new.payload.to_value().to_string())
             .bind(new.max_attempts)
             .bind(new.timeout_secs)
             .bind(&key)
@@ -437,8 +481,8 @@ impl TaskStore for SqliteStore {
             let row = sqlx::query(&insert)
                 .bind(t.id.to_string())
                 .bind(t.owner.as_str())
-                .bind(t.kind.as_str())
-                .bind(t.payload.to_string())
+                .bind(t.kind().as_str())
+                .bind(t.payload.to_value().to_string())
                 .bind(t.max_attempts)
                 .bind(t.timeout_secs)
                 .bind(&key)
@@ -467,6 +511,21 @@ impl TaskStore for SqliteStore {
         Ok(out)
     }
 
+    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM (
+                SELECT 1 FROM tasks WHERE owner_id = ?1 AND status = 'queued' LIMIT ?2)",
+        )
+        .bind(owner.as_str())
+        .bind(i64::from(cap))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+#[async_trait]
+impl WorkerStore for SqliteStore {
     async fn claim(
         &self,
         ids: &[TaskId],
@@ -679,51 +738,6 @@ impl TaskStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn owner_stored_bytes(&self, owner: &OwnerId) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(SUM(size), 0) AS n FROM files WHERE owner_id = ?1")
-            .bind(owner.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    async fn owner_queued_tasks(&self, owner: &OwnerId, cap: u32) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS n FROM (
-                SELECT 1 FROM tasks WHERE owner_id = ?1 AND status = 'queued' LIMIT ?2)",
-        )
-        .bind(owner.as_str())
-        .bind(i64::from(cap))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    async fn delete_file(&self, owner: &OwnerId, id: uuid::Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM files WHERE id = ?1 AND owner_id = ?2")
-            .bind(id.to_string())
-            .bind(owner.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn expired_files(
-        &self,
-        age: Duration,
-        limit: u32,
-    ) -> Result<Vec<StoredFile>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, owner_id, filename, content_type, size, sha256, created_at
-             FROM files WHERE created_at < ?1 ORDER BY created_at LIMIT ?2",
-        )
-        .bind(now_us() - micros(age))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(file_from_row).collect()
-    }
-
     async fn recover_leases(
         &self,
         scope: LeaseScope<'_>,
@@ -793,7 +807,10 @@ impl TaskStore for SqliteStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl ConsoleStore for SqliteStore {
     // --- The operator's console (issue 13): the PostgreSQL statements
     // (see postgres.rs) in SQLite's dialect, on the same indexes.
 

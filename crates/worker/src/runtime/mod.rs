@@ -43,7 +43,7 @@ use resume_agent_core::TaskId;
 use resume_agent_core::blob::BlobStore;
 use resume_agent_core::config::WorkerConfig;
 use resume_agent_core::lock::SingletonLock;
-use resume_agent_core::store::{FinishOutcome, TaskStore};
+use resume_agent_core::store::{FinishOutcome, WorkerStore};
 use resume_agent_queue::wake::Wakeups;
 use resume_agent_queue::{Delivery, TaskBackend, TaskSource};
 use tokio::sync::{Semaphore, mpsc};
@@ -72,8 +72,9 @@ pub struct Intake {
 /// What the runtime needs.
 #[derive(Clone)]
 pub struct Deps {
-    /// The source of truth.
-    pub store: Arc<dyn TaskStore>,
+    /// The source of truth, as the worker sees it: claims, leases,
+    /// finishes (handlers get what they read through the [`Registry`]).
+    pub store: Arc<dyn WorkerStore>,
     /// How work arrives.
     pub intake: Intake,
     /// File storage for handlers.
