@@ -298,6 +298,20 @@ impl PgStore {
             .min_connections(pool.min_connections)
             .acquire_timeout(pool.acquire_timeout)
             .idle_timeout(Some(Duration::from_secs(300)))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // No JIT: every statement here is short, and the claim's
+                    // cost estimate grows with the table (its per-owner LIMIT
+                    // is a parameter), so from ~100,000 queued rows on it
+                    // crossed jit_above_cost and spent ~20 ms compiling each
+                    // claim of a few rows. A server without the setting
+                    // (before PostgreSQL 11) refuses it harmlessly.
+                    if let Err(e) = sqlx::Executor::execute(&mut *conn, "SET jit = off").await {
+                        tracing::debug!(error = %e, "SET jit = off refused");
+                    }
+                    Ok(())
+                })
+            })
             .connect_lazy_with(options);
         Ok(Self {
             pool: pg,
