@@ -58,8 +58,6 @@ enum Got {
     Two(OwnedSemaphorePermit),
     /// The ready queue ran low.
     Low,
-    /// New work arrived.
-    Woke,
 }
 
 /// Pause after a failed store call, growing with consecutive failures.
@@ -100,6 +98,9 @@ impl Inner {
         let mut kept_not_before = tokio::time::Instant::now();
         let keep = usize::from(reserve);
         let mut rate = StartRate::new(std::time::Instant::now(), 0);
+        // Work arrived (or the poll fired) while at most one slot was free:
+        // the kept slot is to be tried once its backoff allows.
+        let mut kept_pending = false;
         loop {
             let per_sec = rate.update(
                 std::time::Instant::now(),
@@ -111,45 +112,46 @@ impl Inner {
             // Ready tasks stuck behind long ones go back for other workers.
             self.shed_stale_ready(READY_MAX_WAIT, &done_tx).await;
             let waiting = self.ready_len() > 0;
-            let mut woke = false;
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => woke = w,
+                    w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => kept_pending |= w,
                     () = self.freed.notified() => {}
                     () = tokio::time::sleep(READY_MAX_WAIT / 2), if waiting => continue,
                 }
                 idle = false;
             }
             let (permits, limit, exclude) = if reserve {
-                if woke && slots.available_permits() < 2 {
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep_until(kept_not_before) => {}
-                    }
+                let now = tokio::time::Instant::now();
+                if kept_pending && now >= kept_not_before && slots.available_permits() < 2 {
+                    // New work while at most one slot is free.
+                    kept_pending = false;
                     match self.kept_slot(slots) {
                         Some(x) => x,
                         None => continue,
                     }
                 } else {
+                    // A wake-up never holds the loop: while the kept slot's
+                    // backoff runs, claims for free slots and claims ahead
+                    // go on (a stream of hand-offs from one owner would
+                    // otherwise park the intake in that backoff).
                     let got = tokio::select! {
                         () = shutdown.cancelled() => return,
                         p = slots.clone().acquire_many_owned(2) => match p { Ok(p) => Got::Two(p), Err(_) => return },
                         () = self.ready_low.notified(), if target > 0 => Got::Low,
                         () = tokio::time::sleep(READY_MAX_WAIT / 2), if waiting => continue,
-                        w = self.deps.intake.wakeups.wait(self.cfg.intake_poll) => {
-                            if w {
-                                // New work while at most one slot is free.
-                                tokio::select! {
-                                    () = shutdown.cancelled() => return,
-                                    () = tokio::time::sleep_until(kept_not_before) => {}
-                                }
-                            }
-                            Got::Woke
+                        () = tokio::time::sleep_until(kept_not_before), if kept_pending => continue,
+                        w = self.deps.intake.wakeups.wait(self.cfg.intake_poll), if !kept_pending => {
+                            // A wake-up, or the poll: work may have arrived
+                            // while fewer than two slots were free.
+                            let _ = w;
+                            kept_pending = true;
+                            continue;
                         }
                     };
                     match got {
                         Got::Two(mut two) => {
+                            kept_pending = false;
                             let free = 2 + slots.available_permits();
                             let mut permits = Vec::with_capacity(free);
                             if let Some(one) = two.split(1) {
@@ -160,11 +162,6 @@ impl Inner {
                         }
                         // Claim ahead only: the ready tasks run low.
                         Got::Low => (Vec::new(), 0, None),
-                        // Work may have arrived while fewer than two were free.
-                        Got::Woke => match self.kept_slot(slots) {
-                            Some(x) => x,
-                            None => continue,
-                        },
                     }
                 }
             } else {
@@ -238,7 +235,6 @@ impl Inner {
             tracing::trace!(
                 limit,
                 kept = exclude.is_some(),
-                woke,
                 got = tasks.len(),
                 "claimed from the store"
             );
