@@ -5,6 +5,13 @@
 # to ready and the drain rate.
 #
 #   benches/backlog.sh 20000 [WORKER_CONCURRENCY] [TASK_BACKEND]
+#   FROM_BACKEND=in-process benches/backlog.sh 20000 32 postgres   # a flip
+#
+# FROM_BACKEND (default: TASK_BACKEND) is the backend the queued rows were
+# handed to: another one measures a flip (the rows' messages were never sent
+# to the new backend). TASK_BACKEND=azure-queue needs
+# AZURE_STORAGE_CONNECTION_STRING (scripts/azurite.sh start prints one).
+# Prints the time until the last task started as well.
 #
 # Needs the release binary (cargo build --release --bin resume-agent), psql
 # and a PostgreSQL server at $PGURL (default postgres://postgres@127.0.0.1:5432).
@@ -28,7 +35,7 @@ export DATABASE_URL="$DB" WORKER_ADDR="127.0.0.1:$PORT" TASK_BACKEND="$BACKEND" 
   WORKER_CONCURRENCY="$CONC" LOG_FORMAT=json RUST_LOG=warn DATA_DIR="$(mktemp -d)"
 "$BIN" migrate >/dev/null
 psql -q "$DB" -c "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs, backend)
-  SELECT gen_random_uuid(), 'bench', 'system.noop', 'queued', '{}', 3, 120, '$BACKEND'
+  SELECT gen_random_uuid(), 'bench', 'system.noop', 'queued', '{}', 3, 120, '${FROM_BACKEND:-$BACKEND}'
   FROM generate_series(1, $N)" >/dev/null
 # VACUUM=0: leave the fresh rows unvacuumed and unanalysed, as after a burst
 # of submissions that autovacuum has not caught up with.
@@ -46,10 +53,14 @@ while :; do
   sleep 0.25
 done
 done_=$(psql -qtA "$DB" -c "SELECT extract(epoch FROM max(finished_at)) FROM tasks")
+started_=$(psql -qtA "$DB" -c "SELECT extract(epoch FROM max(started_at)) FROM tasks")
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
-python3 - "$start" "$ready" "$done_" "$N" "$rss" "$CONC" "$BACKEND" <<'PY'
+python3 - "$start" "$ready" "$done_" "$N" "$rss" "$CONC" "$BACKEND" "$started_" "${FROM_BACKEND:-$BACKEND}" <<'PY'
 import sys
 s, r, d, n, rss = map(float, sys.argv[1:6]); c, b = sys.argv[6], sys.argv[7]
-print(f"backlog {int(n)} noops, {b}, WORKER_CONCURRENCY={c}: ready after {r - s:.3f} s, "
+st, fb = float(sys.argv[8]), sys.argv[9]
+flip = f" (queued under {fb})" if fb != b else ""
+print(f"backlog {int(n)} noops{flip}, {b}, WORKER_CONCURRENCY={c}: ready after {r - s:.3f} s, "
+      f"last started {st - r:.2f} s after ready, "
       f"drained in {d - s:.2f} s = {n / (d - s):,.0f} tasks/s; worker peak RSS {rss / 1024:.1f} MiB")
 PY

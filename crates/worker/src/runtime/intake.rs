@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::ready::{READY_MAX_WAIT, StartRate, prefetch_target};
+use super::ready::{Pace, READY_MAX_WAIT, Totals, prefetch_target};
 use super::{Done, Entry, Inner, Stop};
 
 /// Most tasks one claim takes (a bound on one statement's size).
@@ -97,16 +97,13 @@ impl Inner {
         // spend a query per hand-off).
         let mut kept_not_before = tokio::time::Instant::now();
         let keep = usize::from(reserve);
-        let mut rate = StartRate::new(std::time::Instant::now(), 0);
+        let mut pace = Pace::new(std::time::Instant::now(), self.totals());
         // Work arrived (or the poll fired) while at most one slot was free:
         // the kept slot is to be tried once its backoff allows.
         let mut kept_pending = false;
         loop {
-            let per_sec = rate.update(
-                std::time::Instant::now(),
-                self.started.load(std::sync::atomic::Ordering::Relaxed),
-            );
-            let target = prefetch_target(per_sec, MAX_CLAIM);
+            let (per_sec, mean) = pace.update(std::time::Instant::now(), self.totals());
+            let target = prefetch_target(per_sec, mean, self.cfg.concurrency, MAX_CLAIM);
             self.prefetch
                 .store(target, std::sync::atomic::Ordering::Relaxed);
             // Ready tasks stuck behind long ones go back for other workers.
@@ -234,8 +231,12 @@ impl Inner {
             };
             tracing::trace!(
                 limit,
+                for_slots,
                 kept = exclude.is_some(),
                 got = tasks.len(),
+                free = slots.available_permits(),
+                ready = self.ready_len(),
+                owners = ?tasks.iter().map(|t| t.owner_id.as_str()).collect::<Vec<_>>(),
                 "claimed from the store"
             );
             if exclude.is_some() && tasks.is_empty() {
@@ -275,6 +276,15 @@ impl Inner {
             if shutdown.is_cancelled() {
                 return;
             }
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        use std::sync::atomic::Ordering::Relaxed;
+        Totals {
+            started: self.started.load(Relaxed),
+            ended: self.ended.load(Relaxed),
+            ran_ns: self.ran_ns.load(Relaxed),
         }
     }
 

@@ -157,8 +157,11 @@ struct Inner {
     ready_low: tokio::sync::Notify,
     /// The prefetch target (tasks), set by the intake from the rate.
     prefetch: std::sync::atomic::AtomicUsize,
-    /// Attempts started so far (the intake's rate estimate).
+    /// Attempts started and ended so far, and their summed run time in
+    /// nanoseconds (the intake's pace estimate).
     started: AtomicU64,
+    ended: AtomicU64,
+    ran_ns: AtomicU64,
 }
 
 /// Why [`Runtime::run`] returned.
@@ -203,6 +206,8 @@ impl Runtime {
                 ready_low: tokio::sync::Notify::new(),
                 prefetch: std::sync::atomic::AtomicUsize::new(0),
                 started: AtomicU64::new(0),
+                ended: AtomicU64::new(0),
+                ran_ns: AtomicU64::new(0),
             }),
         }
     }

@@ -5,9 +5,10 @@
 //! only as many tasks as there are free slots caps a worker of few slots
 //! at `slots / claim latency` when tasks are short (8 slots, 3 ms: 2,700/s).
 //! The intake therefore claims a little ahead: [`prefetch_target`] is the
-//! work of [`PREFETCH_HORIZON`] at the rate attempts are starting, so it is
-//! nothing while tasks are long (a 1 s sleep on 16 slots: 16/s × 20 ms = 0)
-//! and up to a full claim while they are noops. A ready task is in the
+//! work of [`PREFETCH_HORIZON`] at the rate attempts are starting, bounded
+//! by what the slots can start within that horizon at the mean run time, so
+//! it is nothing while tasks are long (1 s sleeps on 16 slots: 16 × 20 ms /
+//! 1 s = 0) and up to a full claim while they are noops. A ready task is in the
 //! worker's in-flight map from the claim on (its lease is heartbeated, a
 //! cancellation stops it before it starts) and usually waits about that
 //! horizon. When it has waited [`READY_MAX_WAIT`] (the slots were taken by
@@ -46,43 +47,81 @@ pub(super) struct Ready {
 /// The rate estimate is refreshed at most this often.
 const RATE_SAMPLE: Duration = Duration::from_millis(25);
 
-/// Attempts started per second, smoothed (an exponentially weighted mean
-/// of the rate over successive samples).
-pub(super) struct StartRate {
-    at: Instant,
-    count: u64,
-    per_sec: f64,
+/// Running totals of this worker's attempts (read by the intake).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Totals {
+    /// Attempts started.
+    pub(super) started: u64,
+    /// Attempts ended.
+    pub(super) ended: u64,
+    /// Their run time, summed, in nanoseconds.
+    pub(super) ran_ns: u64,
 }
 
-impl StartRate {
-    pub(super) fn new(at: Instant, count: u64) -> Self {
+/// The recent pace of attempts: how many start per second and how long one
+/// runs, each smoothed (an exponentially weighted mean over samples).
+pub(super) struct Pace {
+    at: Instant,
+    last: Totals,
+    per_sec: f64,
+    mean_secs: Option<f64>,
+}
+
+impl Pace {
+    pub(super) fn new(at: Instant, totals: Totals) -> Self {
         Self {
             at,
-            count,
+            last: totals,
             per_sec: 0.0,
+            mean_secs: None,
         }
     }
 
-    /// Folds in the count of attempts started so far, seen at `now`.
-    pub(super) fn update(&mut self, now: Instant, count: u64) -> f64 {
+    /// Folds in the totals seen at `now`; returns the start rate (per
+    /// second) and the mean run time (seconds; none before any ended).
+    pub(super) fn update(&mut self, now: Instant, totals: Totals) -> (f64, Option<f64>) {
         let dt = now.saturating_duration_since(self.at);
         if dt >= RATE_SAMPLE {
-            let n = count.saturating_sub(self.count) as f64;
-            let inst = n / dt.as_secs_f64();
-            self.per_sec = 0.5 * self.per_sec + 0.5 * inst;
+            let n = totals.started.saturating_sub(self.last.started) as f64;
+            self.per_sec = 0.5 * self.per_sec + 0.5 * (n / dt.as_secs_f64());
+            let ended = totals.ended.saturating_sub(self.last.ended);
+            if ended > 0 {
+                let ran = totals.ran_ns.saturating_sub(self.last.ran_ns) as f64 / 1e9;
+                let inst = ran / ended as f64;
+                self.mean_secs = Some(self.mean_secs.map_or(inst, |m| 0.5 * m + 0.5 * inst));
+            }
             self.at = now;
-            self.count = count;
+            self.last = totals;
         }
-        self.per_sec
+        (self.per_sec, self.mean_secs)
     }
 }
 
-/// Tasks to keep claimed ahead at `per_sec` attempts started per second,
-/// at most `max`.
-pub(super) fn prefetch_target(per_sec: f64, max: usize) -> usize {
-    let n = (per_sec * PREFETCH_HORIZON.as_secs_f64()).floor();
+/// Tasks to keep claimed ahead: the work of [`PREFETCH_HORIZON`] at the
+/// start rate, and no more than `slots` can start within the horizon at the
+/// mean run time (so a burst of long tasks starting at once claims nothing
+/// ahead), at most `max`.
+pub(super) fn prefetch_target(
+    per_sec: f64,
+    mean_secs: Option<f64>,
+    slots: usize,
+    max: usize,
+) -> usize {
+    if per_sec.is_nan() {
+        return 0;
+    }
+    let horizon = PREFETCH_HORIZON.as_secs_f64();
+    let by_rate = per_sec * horizon;
+    let by_length = match mean_secs {
+        None => 0.0,
+        Some(m) if m <= 0.0 => f64::INFINITY,
+        Some(m) => slots as f64 * horizon / m,
+    };
+    let n = by_rate.min(by_length).floor();
     if n.is_finite() && n > 0.0 {
         (n as usize).min(max)
+    } else if n.is_infinite() && n > 0.0 {
+        max
     } else {
         0
     }
@@ -141,17 +180,36 @@ impl Inner {
         for permit in permits {
             let me = self.clone();
             let tx = done_tx.clone();
-            attempts.spawn(async move { me.run_ready(permit, tx).await });
+            let slots = slots.clone();
+            attempts.spawn(async move { me.run_ready(permit, &slots, keep, tx).await });
         }
     }
 
     /// One slot: runs ready tasks until there are none (or a drain began),
     /// then frees the slot.
-    async fn run_ready(self: Arc<Self>, permit: OwnedSemaphorePermit, tx: mpsc::Sender<Done>) {
+    ///
+    /// With `keep` slots kept for other owners, a runner holding what would
+    /// be the last free slot does not take the next ready task when its
+    /// owner holds every other attempt (the intake's rule for the kept
+    /// slot, applied here too: tasks claimed ahead never fill it).
+    async fn run_ready(
+        self: Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        slots: &Semaphore,
+        keep: usize,
+        tx: mpsc::Sender<Done>,
+    ) {
         loop {
             let Ready { task, stop, .. } = {
                 let mut q = self.ready_queue();
-                let next = if self.draining.load(Ordering::SeqCst) {
+                // This slot would be the last free one, and the next ready
+                // task's owner holds every other attempt: leave it free.
+                let kept = keep > 0
+                    && slots.available_permits() < keep
+                    && q.front().is_some_and(|r| {
+                        self.sole_owner().as_deref() == Some(r.task.owner_id.as_str())
+                    });
+                let next = if kept || self.draining.load(Ordering::SeqCst) {
                     None
                 } else {
                     q.pop_front()
@@ -170,6 +228,11 @@ impl Inner {
             };
             self.started.fetch_add(1, Ordering::Relaxed);
             let done = self.run_attempt(task, stop).await;
+            self.ended.fetch_add(1, Ordering::Relaxed);
+            self.ran_ns.fetch_add(
+                u64::try_from(done.ran.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             if let Some(e) = self.map().get_mut(&done.id) {
                 e.ended = true;
             }
@@ -237,25 +300,41 @@ mod tests {
 
     #[test]
     fn the_target_is_the_work_of_the_horizon_and_nothing_for_long_tasks() {
-        // 16 one-second sleeps: 16/s → nothing claimed ahead.
-        assert_eq!(prefetch_target(16.0, 1000), 0);
-        // 49/s is under one task per 20 ms.
-        assert_eq!(prefetch_target(49.0, 1000), 0);
-        assert_eq!(prefetch_target(5_000.0, 1000), 100);
-        assert_eq!(prefetch_target(1e9, 1000), 1000);
-        assert_eq!(prefetch_target(f64::NAN, 1000), 0);
+        let noop = Some(20e-6);
+        // 16/s is under one task per 20 ms.
+        assert_eq!(prefetch_target(16.0, noop, 16, 1000), 0);
+        assert_eq!(prefetch_target(5_000.0, noop, 8, 1000), 100);
+        assert_eq!(prefetch_target(1e9, noop, 8, 1000), 1000);
+        assert_eq!(prefetch_target(f64::NAN, noop, 8, 1000), 0);
+        // Nothing ended yet: nothing ahead.
+        assert_eq!(prefetch_target(5_000.0, None, 8, 1000), 0);
+        // 15 one-second sleeps starting in one wave look fast (600/s), but
+        // none of them ends within 20 ms.
+        assert_eq!(prefetch_target(600.0, Some(1.0), 16, 1000), 0);
+        // 10 ms tasks on 32 slots: 64 can start within 20 ms.
+        assert!((63..=64).contains(&prefetch_target(1e6, Some(0.01), 32, 1000)));
     }
 
     #[test]
-    fn the_rate_is_smoothed_over_samples() {
+    fn the_pace_is_smoothed_over_samples() {
         let t0 = Instant::now();
-        let mut r = StartRate::new(t0, 0);
+        let mut r = Pace::new(t0, Totals::default());
+        let at = |started, ended, ran_ms: u64| Totals {
+            started,
+            ended,
+            ran_ns: ran_ms * 1_000_000,
+        };
         // Too soon: no sample.
-        assert_eq!(r.update(t0 + Duration::from_millis(1), 100), 0.0);
-        let a = r.update(t0 + Duration::from_millis(100), 1_000);
+        assert_eq!(
+            r.update(t0 + Duration::from_millis(1), at(100, 0, 0)),
+            (0.0, None)
+        );
+        let (a, m) = r.update(t0 + Duration::from_millis(100), at(1_000, 100, 1_000));
         assert!((a - 5_000.0).abs() < 1.0, "{a}");
-        // Nothing more started: the estimate halves.
-        let b = r.update(t0 + Duration::from_millis(200), 1_000);
+        assert_eq!(m, Some(0.01));
+        // Nothing more started or ended: the rate halves, the mean stays.
+        let (b, m) = r.update(t0 + Duration::from_millis(200), at(1_000, 100, 1_000));
         assert!((b - 2_500.0).abs() < 1.0, "{b}");
+        assert_eq!(m, Some(0.01));
     }
 }
