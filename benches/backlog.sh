@@ -43,7 +43,10 @@ if [ "${VACUUM:-1}" = 1 ]; then psql -q "$DB" -c "VACUUM ANALYZE tasks" >/dev/nu
 start=$(date +%s.%N)
 "$BIN" worker &
 PID=$!
-until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.01; done
+until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do
+  kill -0 "$PID" 2>/dev/null || { echo "the worker exited (is port $PORT taken? set PORT)" >&2; exit 1; }
+  sleep 0.01
+done
 ready=$(date +%s.%N)
 # Poll slowly (each psql is a fresh backend: polling fast would tax the
 # server being measured); the end is the last finished_at, not the poll.

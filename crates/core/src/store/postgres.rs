@@ -1444,6 +1444,10 @@ impl PgStore {
                      {update}"
                 );
                 sqlx::query(&sql)
+                    // Planned with its parameters every time: a cached
+                    // generic plan (the owner, limit and cap unknown) was
+                    // seen to materialise every queued row of an owner.
+                    .persistent(false)
                     .bind(req.worker)
                     .bind(req.lease.as_secs_f64())
                     .bind(req.after_owner)
@@ -1487,6 +1491,10 @@ impl PgStore {
                      {update}"
                 );
                 sqlx::query(&sql)
+                    // Planned with its parameters every time: a cached
+                    // generic plan (the owner, limit and cap unknown) was
+                    // seen to materialise every queued row of an owner.
+                    .persistent(false)
                     .bind(req.worker)
                     .bind(req.lease.as_secs_f64())
                     .bind(limit)
