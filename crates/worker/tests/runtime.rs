@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 fn config(vars: &[(&str, &str)]) -> WorkerConfig {
     let mut map: HashMap<String, String> = HashMap::new();
     for (k, v) in [
-        ("TASK_LEASE_SECS", "5"),
+        ("TASK_LEASE_SECS", "30"),
         ("TASK_HEARTBEAT_SECS", "1"),
         ("SWEEP_INTERVAL_SECS", "1"),
         ("CANCEL_POLL_MS", "50"),

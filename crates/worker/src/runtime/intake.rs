@@ -36,6 +36,9 @@ const MAX_CLAIM: usize = 1000;
 /// than the one holding all the rest.
 const RESERVE_FROM_CONCURRENCY: usize = 4;
 
+/// An attempt running this long turns claiming ahead off.
+const LONG_ATTEMPT: Duration = Duration::from_millis(200);
+
 /// How long a claim in flight at shutdown may still take.
 const CLAIM_AT_SHUTDOWN: Duration = Duration::from_secs(2);
 
@@ -103,7 +106,18 @@ impl Inner {
         let mut kept_pending = false;
         loop {
             let (per_sec, mean) = pace.update(std::time::Instant::now(), self.totals());
-            let target = prefetch_target(per_sec, mean, self.cfg.concurrency, MAX_CLAIM);
+            // Nothing is claimed ahead while a slot holds a long attempt:
+            // the short ones seen ending (another owner's) say nothing of
+            // when the long ones free their slots.
+            // Nor unless every slot's worth of attempts ended within the
+            // last sample (a few short tasks among long ones are no sign).
+            let turned_over =
+                pace.ended_last_sample() >= u64::try_from(self.cfg.concurrency).unwrap_or(u64::MAX);
+            let target = if !turned_over || self.runs_longer_than(LONG_ATTEMPT) {
+                0
+            } else {
+                prefetch_target(per_sec, mean, self.cfg.concurrency, MAX_CLAIM)
+            };
             self.prefetch
                 .store(target, std::sync::atomic::Ordering::Relaxed);
             // Ready tasks stuck behind long ones go back for other workers.
@@ -404,6 +418,7 @@ impl Inner {
                         ended: false,
                         delivery,
                         stop: stop.clone(),
+                        started: None,
                     },
                 );
                 ready.push((task, stop));

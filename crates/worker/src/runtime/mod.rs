@@ -120,6 +120,8 @@ struct Entry {
     /// The queue delivery it came from (none when claimed from the store).
     delivery: Option<Delivery>,
     stop: Arc<Stop>,
+    /// When its attempt started (none while it waits in the ready queue).
+    started: Option<std::time::Instant>,
 }
 
 /// The end of one attempt, on its way to the store.
@@ -365,6 +367,16 @@ impl Inner {
         let mut owners = map.values().filter(|e| !e.ended).map(|e| e.owner.as_str());
         let first = owners.next()?;
         owners.all(|o| o == first).then(|| first.to_owned())
+    }
+
+    /// True when an attempt has been running for `at_least` or longer.
+    fn runs_longer_than(&self, at_least: Duration) -> bool {
+        let now = std::time::Instant::now();
+        self.map().values().any(|e| {
+            !e.ended
+                && e.started
+                    .is_some_and(|s| now.saturating_duration_since(s) >= at_least)
+        })
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Entry>> {

@@ -65,15 +65,22 @@ pub(super) struct Pace {
     last: Totals,
     per_sec: f64,
     mean_secs: Option<f64>,
+    ended_last: u64,
 }
 
 impl Pace {
+    /// Attempts that ended within the last sample (at least 25 ms).
+    pub(super) fn ended_last_sample(&self) -> u64 {
+        self.ended_last
+    }
+
     pub(super) fn new(at: Instant, totals: Totals) -> Self {
         Self {
             at,
             last: totals,
             per_sec: 0.0,
             mean_secs: None,
+            ended_last: 0,
         }
     }
 
@@ -85,6 +92,7 @@ impl Pace {
             let n = totals.started.saturating_sub(self.last.started) as f64;
             self.per_sec = 0.5 * self.per_sec + 0.5 * (n / dt.as_secs_f64());
             let ended = totals.ended.saturating_sub(self.last.ended);
+            self.ended_last = ended;
             if ended > 0 {
                 let ran = totals.ran_ns.saturating_sub(self.last.ran_ns) as f64 / 1e9;
                 let inst = ran / ended as f64;
@@ -227,6 +235,9 @@ impl Inner {
                 next
             };
             self.started.fetch_add(1, Ordering::Relaxed);
+            if let Some(e) = self.map().get_mut(&task.id) {
+                e.started = Some(Instant::now());
+            }
             let done = self.run_attempt(task, stop).await;
             self.ended.fetch_add(1, Ordering::Relaxed);
             self.ran_ns.fetch_add(
