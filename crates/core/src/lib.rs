@@ -7,6 +7,7 @@
 //! - [`payload`]: task payloads typed per kind (`TaskPayload`): parsed once
 //!   at the edge, stored as the accepted JSON, read back by the handlers,
 //!   and (feature `openapi`) the payloads' OpenAPI schemas;
+//! - [`clock`]: the worker side's time, real or stubbed by a test;
 //! - [`config`]: the typed configuration, parsed once from the environment;
 //! - [`secret`]: wrappers that keep passwords and tokens out of logs;
 //! - [`store`]: the store traits, one per caller (`TaskApi` for the API,
@@ -23,6 +24,7 @@
 //! `web`, `queue` and `worker` crates, which depend on this one.
 
 pub mod blob;
+pub mod clock;
 pub mod config;
 pub mod file;
 pub mod lock;

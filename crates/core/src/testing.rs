@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::blob::{BlobKey, BlobStore};
+use crate::clock::Clock;
 use crate::config::PoolConfig;
 use crate::payload::{SleepPayload, TaskPayload};
 use crate::secret::DatabaseUrl;
@@ -73,10 +74,17 @@ pub fn test_pool() -> PoolConfig {
 
 /// A migrated PostgreSQL store on a fresh database.
 pub async fn pg_store() -> (Arc<PgStore>, String) {
+    pg_store_on(Clock::real()).await
+}
+
+/// [`pg_store`] whose worker side reads `clock` (a stubbed one moves
+/// leases, backoff and retention on by hand).
+pub async fn pg_store_on(clock: Clock) -> (Arc<PgStore>, String) {
     let url = fresh_database().await;
     let store = PgStore::connect(&DatabaseUrl::new(url.clone()), &test_pool())
         .await
-        .unwrap();
+        .unwrap()
+        .with_clock(clock);
     store.migrate().await.unwrap();
     (Arc::new(store), url)
 }
@@ -84,10 +92,16 @@ pub async fn pg_store() -> (Arc<PgStore>, String) {
 /// A migrated SQLite store in a fresh temporary folder (kept until the
 /// process ends).
 pub async fn sqlite_store() -> Arc<SqliteStore> {
+    sqlite_store_on(Clock::real()).await
+}
+
+/// [`sqlite_store`] whose statements read `clock`.
+pub async fn sqlite_store_on(clock: Clock) -> Arc<SqliteStore> {
     let dir = std::env::temp_dir().join(format!("ra-test-{}", uuid::Uuid::new_v4().simple()));
     let store = SqliteStore::open(&dir.join("test.db"), &test_pool())
         .await
-        .unwrap();
+        .unwrap()
+        .with_clock(clock);
     store.migrate().await.unwrap();
     Arc::new(store)
 }
@@ -137,6 +151,111 @@ fn new_task(owner_id: &str, kind: TaskKind) -> NewTask {
 const W1: &str = "in-process/worker-1";
 const W2: &str = "in-process/worker-2";
 const LEASE: Duration = Duration::from_secs(30);
+
+/// The clock suite: `store` was opened on `clock`, a stubbed clock, and
+/// its worker side follows that clock alone. A 30 s lease expires, a
+/// one-minute backoff passes and a day of retention elapses when the clock
+/// is moved on, and not before, in milliseconds of real time.
+pub async fn clock_conformance(store: Arc<dyn TaskStore>, clock: Clock) {
+    let started = std::time::Instant::now();
+    let due_now = |limit| ClaimRequest {
+        worker: W1,
+        limit,
+        lease: LEASE,
+        scope: ClaimScope::All,
+        owner_max_running: None,
+        after_owner: "",
+        exclude_owner: None,
+    };
+    let o = owner("clocked");
+    let mut n = new_task("clocked", TaskKind::SystemNoop);
+    n.max_attempts = 3;
+    let t = store.create_task(n).await.unwrap().task;
+    // Leases: held until the clock passes the lease, whatever real time does.
+    let got = store.claim_due(&due_now(10)).await.unwrap();
+    assert_eq!(got.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t.id]);
+    assert!(
+        store
+            .recover_leases(LeaseScope::Expired, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a lease expired before the clock reached it"
+    );
+    clock.advance(LEASE - Duration::from_secs(1));
+    assert!(
+        store
+            .recover_leases(LeaseScope::Expired, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a lease expired a second early"
+    );
+    clock.advance(Duration::from_secs(2));
+    let rec = store
+        .recover_leases(LeaseScope::Expired, 100)
+        .await
+        .unwrap();
+    assert_eq!(rec.iter().map(|r| r.id).collect::<Vec<_>>(), vec![t.id]);
+    assert_eq!(rec[0].status, TaskStatus::Queued);
+    // Backoff: a retry a minute out is not due until the clock gets there.
+    let again = store.claim_due(&due_now(10)).await.unwrap();
+    assert_eq!(again.len(), 1, "a recovered task is due at once");
+    assert_eq!(again[0].attempts, 2);
+    let retry = Finish {
+        id: t.id,
+        attempt: 2,
+        outcome: FinishOutcome::Retry {
+            error: "later".into(),
+            delay: Duration::from_secs(60),
+        },
+    };
+    assert_eq!(store.finish(W1, &[retry]).await.unwrap(), vec![t.id]);
+    let q = store.get_task(&o, t.id).await.unwrap().unwrap();
+    let wait = q.run_after - clock.now();
+    assert!(
+        wait >= chrono::Duration::seconds(59) && wait <= chrono::Duration::seconds(61),
+        "run_after is the clock's now + the backoff, got {wait}"
+    );
+    assert!(
+        store.claim_due(&due_now(10)).await.unwrap().is_empty(),
+        "claimed before its backoff"
+    );
+    clock.advance(Duration::from_secs(59));
+    assert!(
+        store.claim_due(&due_now(10)).await.unwrap().is_empty(),
+        "claimed a second early"
+    );
+    clock.advance(Duration::from_secs(2));
+    let third = store.claim_due(&due_now(10)).await.unwrap();
+    assert_eq!(third.len(), 1, "due once the backoff passed on the clock");
+    let at = clock.now();
+    let heartbeat_at = store.heartbeat(W1, &[t.id], LEASE).await.unwrap();
+    assert_eq!(heartbeat_at, vec![t.id]);
+    let done = Finish {
+        id: t.id,
+        attempt: 3,
+        outcome: FinishOutcome::Succeeded(json!({})),
+    };
+    assert_eq!(store.finish(W1, &[done]).await.unwrap(), vec![t.id]);
+    let finished = store.get_task(&o, t.id).await.unwrap().unwrap();
+    assert_eq!(finished.status, TaskStatus::Succeeded);
+    let off = (finished.finished_at.unwrap() - at)
+        .num_milliseconds()
+        .abs();
+    assert!(off < 1000, "finished_at is the clock's now, {off} ms off");
+    // Retention: a day old on the clock, not in real time.
+    let day = Duration::from_secs(86_400);
+    assert_eq!(store.prune_finished(day, 100).await.unwrap(), 0);
+    clock.advance(day + Duration::from_secs(1));
+    assert_eq!(store.prune_finished(day, 100).await.unwrap(), 1);
+    assert!(store.get_task(&o, t.id).await.unwrap().is_none());
+    assert!(
+        started.elapsed() < LEASE,
+        "the suite waited for real time: {:?}",
+        started.elapsed()
+    );
+}
 
 /// The `TaskStore` conformance suite. Every implementation runs all of it.
 pub async fn store_conformance(store: Arc<dyn TaskStore>) {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use resume_agent_core::blob::LocalBlobStore;
+use resume_agent_core::clock::Clock;
 use resume_agent_core::testing;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,6 +18,22 @@ async fn postgres_store_passes_the_conformance_suite() {
 async fn embedded_store_passes_the_conformance_suite() {
     let store = testing::sqlite_store().await;
     testing::store_conformance(store).await;
+}
+
+/// Leases, backoff and retention follow the store's clock (stubbed here, so
+/// a 30 s lease and a day of retention pass in milliseconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_follows_its_clock() {
+    let clock = Clock::stubbed_ahead();
+    let (store, _url) = testing::pg_store_on(clock.clone()).await;
+    testing::clock_conformance(store, clock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_follows_its_clock() {
+    let clock = Clock::stubbed_ahead();
+    let store = testing::sqlite_store_on(clock.clone()).await;
+    testing::clock_conformance(store, clock).await;
 }
 
 #[tokio::test]

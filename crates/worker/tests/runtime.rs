@@ -4,7 +4,9 @@
 //! retries end where they should, a drain hands unfinished attempts back
 //! unspent, short tasks are claimed ahead of the free slots and handed back
 //! unspent by a drain or when long tasks took the slots meanwhile, and an
-//! owner arriving behind a long backlog gets the slot kept for others.
+//! owner arriving behind a long backlog gets the slot kept for others; and,
+//! on a stubbed clock, an expired 30 s lease is recovered, a minute's
+//! backoff waited out and a day's retention pruned in milliseconds.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use resume_agent_core::TaskPayload;
 use resume_agent_core::blob::LocalBlobStore;
+use resume_agent_core::clock::Clock;
 use resume_agent_core::config::{Config, Role, WorkerConfig};
-use resume_agent_core::store::{ListQuery, TaskStore};
+use resume_agent_core::store::{AttemptOutcome, ListQuery, Scope, TaskStore};
 use resume_agent_core::task::{NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
 use resume_agent_core::testing::{self, eventually};
 use resume_agent_queue::wake::{WakeBackend, Wakeups};
@@ -332,6 +335,185 @@ async fn a_newcomer_gets_the_slot_kept_for_others(store: Arc<dyn TaskStore>) {
     );
     rt.stop.cancel();
     rt.done.await.unwrap();
+}
+
+/// The sweeper recovers an expired lease, with the production lease of
+/// 30 s, as soon as the clock passes it: the task's dead worker claimed it,
+/// the clock moves on 31 s, and a starting worker's first sweep takes it
+/// back and runs it, in milliseconds of real time.
+async fn an_expired_lease_is_recovered_on_the_clock(store: Arc<dyn TaskStore>, clock: Clock) {
+    let t = store
+        .create_task(task("orphan", TaskKind::SystemNoop, json!({}), 3))
+        .await
+        .unwrap()
+        .task;
+    let dead = store
+        .claim(
+            &[t.id],
+            "postgres/dead-worker",
+            Duration::from_secs(30),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    let real = Instant::now();
+    clock.advance(Duration::from_secs(31));
+    let rt = start(store.clone(), config(&[])).await;
+    let owner = OwnerId::parse("orphan").unwrap();
+    let done = eventually(Duration::from_secs(10), "recovered and run", || async {
+        let t = store.get_task(&owner, t.id).await.unwrap()?;
+        (t.status == TaskStatus::Succeeded).then_some(t)
+    })
+    .await;
+    assert_eq!(done.attempts, 2, "the dead worker's attempt counts");
+    let history = store
+        .attempts(&Scope::Owner(owner), t.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let outcomes: Vec<AttemptOutcome> = history.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::LeaseExpired, AttemptOutcome::Succeeded]
+    );
+    assert!(
+        real.elapsed() < Duration::from_secs(30),
+        "waited for the lease in real time"
+    );
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
+/// A failed attempt waits out the production backoff (here 30–60 s) on the
+/// clock: not due before the clock passes it, run at once after.
+async fn a_retry_waits_out_its_backoff_on_the_clock(store: Arc<dyn TaskStore>, clock: Clock) {
+    let minute = [
+        ("RETRY_BACKOFF_BASE_MS", "60000"),
+        ("RETRY_BACKOFF_MAX_MS", "60000"),
+    ];
+    let real = Instant::now();
+    let rt = start(store.clone(), config(&minute)).await;
+    let t = store
+        .create_task(task(
+            "backoff",
+            TaskKind::SystemFail,
+            json!({"message": "no"}),
+            2,
+        ))
+        .await
+        .unwrap()
+        .task;
+    rt.wakeups.wake();
+    let owner = OwnerId::parse("backoff").unwrap();
+    let waiting = eventually(Duration::from_secs(10), "first attempt failed", || async {
+        let t = store.get_task(&owner, t.id).await.unwrap()?;
+        (t.status == TaskStatus::Queued && t.attempts == 1).then_some(t)
+    })
+    .await;
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+    let wait = waiting.run_after - clock.now();
+    assert!(
+        wait >= chrono::Duration::seconds(30) && wait <= chrono::Duration::seconds(60),
+        "the backoff is 30-60 s on the clock, got {wait}"
+    );
+    let early = store
+        .claim(&[t.id], "postgres/probe", Duration::from_secs(30), None)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "claimable before its backoff passed");
+    clock.advance(Duration::from_secs(61));
+    let rt = start(store.clone(), config(&minute)).await;
+    rt.wakeups.wake();
+    let done = eventually(Duration::from_secs(10), "second attempt", || async {
+        let t = store.get_task(&owner, t.id).await.unwrap()?;
+        (t.status == TaskStatus::Failed).then_some(t)
+    })
+    .await;
+    assert_eq!(done.attempts, 2);
+    assert!(
+        real.elapsed() < Duration::from_secs(30),
+        "waited for the backoff in real time"
+    );
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
+/// `TASK_RETENTION_DAYS=1`: a finished task outlives the first sweep, and a
+/// day later on the clock the next worker's sweeper deletes it.
+async fn retention_prunes_on_the_clock(store: Arc<dyn TaskStore>, clock: Clock) {
+    let keep_a_day = [("TASK_RETENTION_DAYS", "1")];
+    let rt = start(store.clone(), config(&keep_a_day)).await;
+    let t = store
+        .create_task(task("retained", TaskKind::SystemNoop, json!({}), 3))
+        .await
+        .unwrap()
+        .task;
+    rt.wakeups.wake();
+    let owner = OwnerId::parse("retained").unwrap();
+    eventually(Duration::from_secs(10), "succeeded", || async {
+        let t = store.get_task(&owner, t.id).await.unwrap()?;
+        (t.status == TaskStatus::Succeeded).then_some(())
+    })
+    .await;
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+    // A fresh worker's first sweep prunes; the task is not a day old yet.
+    let rt = start(store.clone(), config(&keep_a_day)).await;
+    eventually(Duration::from_secs(10), "a sweep ran", || async {
+        (rt.runtime.sweeps() >= 1).then_some(())
+    })
+    .await;
+    assert!(
+        store.get_task(&owner, t.id).await.unwrap().is_some(),
+        "pruned too early"
+    );
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+    clock.advance(Duration::from_secs(86_400 + 60));
+    let rt = start(store.clone(), config(&keep_a_day)).await;
+    eventually(Duration::from_secs(10), "pruned", || async {
+        store
+            .get_task(&owner, t.id)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    rt.stop.cancel();
+    rt.done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_on_postgres_follows_its_clock() {
+    let s = || async {
+        let clock = Clock::stubbed_ahead();
+        let store = testing::pg_store_on(clock.clone()).await.0 as Arc<dyn TaskStore>;
+        (store, clock)
+    };
+    let (store, clock) = s().await;
+    an_expired_lease_is_recovered_on_the_clock(store, clock).await;
+    let (store, clock) = s().await;
+    a_retry_waits_out_its_backoff_on_the_clock(store, clock).await;
+    let (store, clock) = s().await;
+    retention_prunes_on_the_clock(store, clock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_on_the_embedded_store_follows_its_clock() {
+    let s = || async {
+        let clock = Clock::stubbed_ahead();
+        let store = testing::sqlite_store_on(clock.clone()).await as Arc<dyn TaskStore>;
+        (store, clock)
+    };
+    let (store, clock) = s().await;
+    an_expired_lease_is_recovered_on_the_clock(store, clock).await;
+    let (store, clock) = s().await;
+    a_retry_waits_out_its_backoff_on_the_clock(store, clock).await;
+    let (store, clock) = s().await;
+    retention_prunes_on_the_clock(store, clock).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

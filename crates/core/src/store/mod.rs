@@ -33,6 +33,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::config::{Config, DatabaseConfig};
 use crate::file::{NewFile, StoredFile};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
@@ -454,6 +455,10 @@ pub trait FileStore: StoreInfo {
 /// nothing.
 #[async_trait]
 pub trait WorkerStore: StoreInfo {
+    /// The time these statements use (see [`crate::clock`]): the worker
+    /// reads it to tell how long until a queued task is due.
+    fn clock(&self) -> &Clock;
+
     /// `queued → running` for those of `ids` that are queued and due, under
     /// `worker`'s lease, skipping owners at `owner_max_running`. Returns the
     /// claimed tasks (attempt counted).

@@ -1,6 +1,8 @@
 //! PostgreSQL implementation of the store traits ([`super::TaskStore`]).
 //!
-//! Time comes from the database (`now()`), so several processes agree on it.
+//! Time comes from the database (`now()`), so several processes agree on it;
+//! the worker side's statements read `COALESCE($n::timestamptz, now())`,
+//! bound to a test's stubbed [`Clock`] or to NULL.
 //! Multi-row statements lock their rows in id order (`ORDER BY id FOR
 //! UPDATE`), so two of them can never deadlock on each other; the sweeper's
 //! statements use `SKIP LOCKED` so replicas running it at once split the work.
@@ -24,6 +26,7 @@ use super::{
     StoreError, StoreInfo, TaskApi, TaskPage, TaskState, TaskStats, WatchStore, WorkerStore,
     static_kind,
 };
+use crate::clock::Clock;
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
 use crate::secret::DatabaseUrl;
@@ -55,6 +58,8 @@ pub struct PgStore {
     inserter: Arc<tokio::sync::OnceCell<mpsc::Sender<InsertJob>>>,
     /// Written to `tasks.backend` on insert (the backend the web hands to).
     backend: Option<&'static str>,
+    /// The worker side's time: the server's `now()` unless a test stubs it.
+    clock: Clock,
 }
 
 /// One submission waiting for its batch: `Some(task)` once inserted, `None`
@@ -319,6 +324,7 @@ impl PgStore {
             notifier: Arc::default(),
             inserter: Arc::default(),
             backend: None,
+            clock: Clock::real(),
         })
     }
 
@@ -326,6 +332,14 @@ impl PgStore {
     #[must_use]
     pub fn with_backend(mut self, backend: &'static str) -> Self {
         self.backend = Some(backend);
+        self
+    }
+
+    /// Uses `clock` for the worker side's statements (a stubbed one in
+    /// tests; see [`crate::clock`]).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -339,6 +353,7 @@ impl PgStore {
             notifier: Arc::default(),
             inserter: Arc::default(),
             backend: None,
+            clock: Clock::real(),
         }
     }
 
@@ -784,6 +799,10 @@ impl TaskApi for PgStore {
 
 #[async_trait]
 impl WorkerStore for PgStore {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     async fn claim(
         &self,
         ids: &[TaskId],
@@ -799,7 +818,7 @@ impl WorkerStore for PgStore {
         let sql = format!(
             "WITH c AS (
                 SELECT id FROM tasks q
-                WHERE id = ANY($1) AND status = 'queued' AND run_after <= now()
+                WHERE id = ANY($1) AND status = 'queued' AND run_after <= COALESCE($5::timestamptz, now())
                   AND ($4::int IS NULL OR (SELECT count(*) FROM tasks r
                         WHERE r.status = 'running' AND r.owner_id = q.owner_id) < $4)
                 ORDER BY id FOR UPDATE SKIP LOCKED
@@ -807,9 +826,9 @@ impl WorkerStore for PgStore {
              UPDATE tasks t SET
                 status = 'running',
                 attempts = t.attempts + 1,
-                started_at = now(),
+                started_at = COALESCE($5::timestamptz, now()),
                 lease_owner = $2,
-                lease_expires_at = now() + make_interval(secs => $3),
+                lease_expires_at = COALESCE($5::timestamptz, now()) + make_interval(secs => $3),
                 updated_at = now()
              FROM c WHERE t.id = c.id
              RETURNING {}",
@@ -820,7 +839,8 @@ impl WorkerStore for PgStore {
             .bind(uuids(ids))
             .bind(worker)
             .bind(lease.as_secs_f64())
-            .bind(cap);
+            .bind(cap)
+            .bind(self.clock.stub());
         let rows = self.run_claim(query, cap.is_some()).await?;
         rows.iter().map(task_from_row).collect()
     }
@@ -922,9 +942,9 @@ impl WorkerStore for PgStore {
                     attempts = CASE WHEN u.status = 'handback' THEN t.attempts - 1 ELSE t.attempts END,
                     finished_at = CASE
                         WHEN u.status IN ('queued', 'handback') AND NOT t.cancel_requested THEN NULL
-                        ELSE now() END,
+                        ELSE COALESCE($8::timestamptz, now()) END,
                     run_after = CASE
-                        WHEN u.status IN ('queued', 'handback') THEN now() + make_interval(secs => u.delay_secs)
+                        WHEN u.status IN ('queued', 'handback') THEN COALESCE($8::timestamptz, now()) + make_interval(secs => u.delay_secs)
                         ELSE t.run_after END,
                     dispatched_at = now(),
                     lease_owner = NULL,
@@ -952,6 +972,7 @@ impl WorkerStore for PgStore {
         .bind(&results)
         .bind(&errors)
         .bind(&delays)
+        .bind(self.clock.stub())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
@@ -972,13 +993,14 @@ impl WorkerStore for PgStore {
                 WHERE id = ANY($1) AND status = 'running' AND lease_owner = $2
                 ORDER BY id FOR UPDATE
              )
-             UPDATE tasks t SET lease_expires_at = now() + make_interval(secs => $3)
+             UPDATE tasks t SET lease_expires_at = COALESCE($4::timestamptz, now()) + make_interval(secs => $3)
              FROM h WHERE t.id = h.id
              RETURNING t.id",
         )
         .bind(uuids(ids))
         .bind(worker)
         .bind(lease.as_secs_f64())
+        .bind(self.clock.stub())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(TaskId(r.try_get("id")?))).collect()
@@ -1002,13 +1024,14 @@ impl WorkerStore for PgStore {
             "DELETE FROM tasks WHERE id IN (
                 SELECT id FROM tasks
                 WHERE status IN ('succeeded', 'failed', 'cancelled')
-                  AND finished_at < now() - make_interval(secs => $1)
+                  AND finished_at < COALESCE($3::timestamptz, now()) - make_interval(secs => $1)
                 ORDER BY finished_at
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)",
         )
         .bind(age.as_secs_f64())
         .bind(i64::from(limit))
+        .bind(self.clock.stub())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -1022,9 +1045,9 @@ impl WorkerStore for PgStore {
         // running with an expired lease → queued (due now; the caller
         // dispatches it) while attempts remain, else failed.
         let (filter, me) = match scope {
-            LeaseScope::Expired => ("lease_expires_at < now()", ""),
+            LeaseScope::Expired => ("lease_expires_at < COALESCE($2::timestamptz, now())", ""),
             LeaseScope::AllExcept(me) => (
-                "lease_owner IS DISTINCT FROM $2 AND starts_with(lease_owner, $3)",
+                "lease_owner IS DISTINCT FROM $3 AND starts_with(lease_owner, $4)",
                 me,
             ),
         };
@@ -1043,9 +1066,9 @@ impl WorkerStore for PgStore {
                         ELSE 'queued' END,
                     error = 'lease expired: the worker running attempt ' || t.attempts || ' stopped',
                     finished_at = CASE
-                        WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN now()
+                        WHEN t.cancel_requested OR t.attempts >= t.max_attempts THEN COALESCE($2::timestamptz, now())
                         ELSE NULL END,
-                    run_after = now(),
+                    run_after = COALESCE($2::timestamptz, now()),
                     dispatched_at = now(),
                     lease_owner = NULL,
                     lease_expires_at = NULL,
@@ -1058,7 +1081,9 @@ impl WorkerStore for PgStore {
              )
              SELECT id, status, kind FROM done"
         );
-        let mut query = sqlx::query(&sql).bind(i64::from(limit));
+        let mut query = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .bind(self.clock.stub());
         if !me.is_empty() {
             query = query.bind(me).bind(super::worker_kind_prefix(me));
         }
@@ -1384,9 +1409,9 @@ impl PgStore {
             "UPDATE tasks t SET
                 status = 'running',
                 attempts = t.attempts + 1,
-                started_at = now(),
+                started_at = COALESCE($8::timestamptz, now()),
                 lease_owner = $1,
-                lease_expires_at = now() + make_interval(secs => $2),
+                lease_expires_at = COALESCE($8::timestamptz, now()) + make_interval(secs => $2),
                 updated_at = now()
              FROM chosen WHERE t.id = chosen.id AND t.status = 'queued'
              RETURNING {}",
@@ -1424,7 +1449,7 @@ impl PgStore {
                         CROSS JOIN LATERAL (
                             SELECT q.id, q.run_after FROM tasks q
                             WHERE q.status = 'queued' AND q.owner_id = l.owner_id
-                              AND q.run_after <= now()
+                              AND q.run_after <= COALESCE($8::timestamptz, now())
                             ORDER BY q.run_after
                             LIMIT CASE WHEN $6::int IS NULL THEN s.n
                                   ELSE LEAST(s.n, GREATEST(0, $6 - (
@@ -1455,6 +1480,7 @@ impl PgStore {
                     .bind(i32::try_from(CLAIM_OWNERS_PER_BATCH).unwrap_or(64))
                     .bind(cap)
                     .bind(req.exclude_owner)
+                    .bind(self.clock.stub())
             }
             ClaimScope::NotDeliveredBy { backend, stale } => {
                 // Two index range scans: tasks handed to another backend
@@ -1469,13 +1495,13 @@ impl PgStore {
                 sql = format!(
                     "WITH foreign_ AS (
                         SELECT id FROM tasks
-                        WHERE status = 'queued' AND run_after <= now() AND {foreign}
+                        WHERE status = 'queued' AND run_after <= COALESCE($8::timestamptz, now()) AND {foreign}
                         ORDER BY run_after LIMIT $3 FOR UPDATE SKIP LOCKED
                      ),
                      stale AS (
                         SELECT id FROM tasks
                         WHERE status = 'queued'
-                          AND GREATEST(run_after, dispatched_at) <= now() - make_interval(secs => $4)
+                          AND GREATEST(run_after, dispatched_at) <= COALESCE($8::timestamptz, now()) - make_interval(secs => $4)
                         ORDER BY GREATEST(run_after, dispatched_at) LIMIT $3
                         FOR UPDATE SKIP LOCKED
                      ),
@@ -1502,6 +1528,7 @@ impl PgStore {
                     .bind(cap)
                     .bind(backend)
                     .bind(req.exclude_owner)
+                    .bind(self.clock.stub())
             }
         };
         let rows = self.run_claim(query, cap.is_some()).await?;

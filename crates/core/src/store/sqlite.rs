@@ -28,6 +28,7 @@ use super::{
     SeriesPoint, StoreError, StoreInfo, TaskApi, TaskPage, TaskState, TaskStats, WatchStore,
     WorkerStore, micros, static_kind,
 };
+use crate::clock::Clock;
 use crate::config::PoolConfig;
 use crate::file::{NewFile, StoredFile};
 use crate::task::{NewTask, OwnerId, Task, TaskId, TaskStatus};
@@ -53,10 +54,8 @@ pub struct SqliteStore {
     max: u32,
     /// Written to `tasks.backend` on insert.
     backend: Option<&'static str>,
-}
-
-fn now_us() -> i64 {
-    Utc::now().timestamp_micros()
+    /// Every statement's time (the system clock unless a test stubs it).
+    clock: Clock,
 }
 
 fn ts(us: i64) -> Result<DateTime<Utc>, StoreError> {
@@ -171,6 +170,7 @@ impl SqliteStore {
             pool,
             max,
             backend: None,
+            clock: Clock::real(),
         })
     }
 
@@ -179,6 +179,19 @@ impl SqliteStore {
     pub fn with_backend(mut self, backend: &'static str) -> Self {
         self.backend = Some(backend);
         self
+    }
+
+    /// Uses `clock` for every statement's time (a stubbed one in tests; see
+    /// [`crate::clock`]).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in the columns' unit (microseconds since the epoch).
+    fn now_us(&self) -> i64 {
+        self.clock.now().timestamp_micros()
     }
 
     /// The pool (tests that read or seed rows directly).
@@ -251,7 +264,7 @@ impl FileStore for SqliteStore {
         .bind(&f.content_type)
         .bind(f.size)
         .bind(&f.sha256)
-        .bind(now_us())
+        .bind(self.now_us())
         .fetch_one(&self.pool)
         .await?;
         file_from_row(&row)
@@ -299,7 +312,7 @@ impl FileStore for SqliteStore {
             "SELECT id, owner_id, filename, content_type, size, sha256, created_at
              FROM files WHERE created_at < ?1 ORDER BY created_at LIMIT ?2",
         )
-        .bind(now_us() - micros(age))
+        .bind(self.now_us() - micros(age))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -335,7 +348,7 @@ impl StoreInfo for SqliteStore {
 #[async_trait]
 impl TaskApi for SqliteStore {
     async fn create_task(&self, new: NewTask) -> Result<Created, StoreError> {
-        let now = now_us();
+        let now = self.now_us();
         let key = new.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
         let sql = format!(
             "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs,
@@ -445,7 +458,7 @@ impl TaskApi for SqliteStore {
         let row = sqlx::query(&sql)
             .bind(id.to_string())
             .bind(owner.as_str())
-            .bind(now_us())
+            .bind(self.now_us())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = row {
@@ -463,7 +476,7 @@ impl TaskApi for SqliteStore {
     }
 
     async fn create_tasks(&self, new: Vec<NewTask>) -> Result<Vec<Created>, StoreError> {
-        let now = now_us();
+        let now = self.now_us();
         let insert = format!(
             "INSERT INTO tasks (id, owner_id, kind, status, payload, max_attempts, timeout_secs,
                                 idempotency_key, created_at, run_after, dispatched_at, updated_at, backend)
@@ -526,6 +539,10 @@ impl TaskApi for SqliteStore {
 
 #[async_trait]
 impl WorkerStore for SqliteStore {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     async fn claim(
         &self,
         ids: &[TaskId],
@@ -536,7 +553,7 @@ impl WorkerStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_us();
+        let now = self.now_us();
         // SQLite runs one writer at a time: the cap check and the claim are
         // one statement, so they cannot interleave with another claim.
         let sql = format!(
@@ -612,7 +629,7 @@ impl WorkerStore for SqliteStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_us();
+        let now = self.now_us();
         let mut done = Vec::with_capacity(items.len());
         // One transaction (one fsync) for the batch; each row one conditional UPDATE.
         let mut tx = self.pool.begin().await?;
@@ -707,7 +724,7 @@ impl WorkerStore for SqliteStore {
             placeholders(3, ids.len())
         );
         let q = sqlx::query(&sql)
-            .bind(now_us() + micros(lease))
+            .bind(self.now_us() + micros(lease))
             .bind(worker);
         returned_ids(bind_ids(q, ids), &self.pool).await
     }
@@ -731,7 +748,7 @@ impl WorkerStore for SqliteStore {
                 ORDER BY finished_at
                 LIMIT ?2)",
         )
-        .bind(now_us() - micros(age))
+        .bind(self.now_us() - micros(age))
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;
@@ -743,7 +760,7 @@ impl WorkerStore for SqliteStore {
         scope: LeaseScope<'_>,
         limit: u32,
     ) -> Result<Vec<RecoveredLease>, StoreError> {
-        let now = now_us();
+        let now = self.now_us();
         let (filter, me) = match scope {
             LeaseScope::Expired => ("lease_expires_at < ?1", ""),
             LeaseScope::AllExcept(me) => (
@@ -903,7 +920,7 @@ impl ConsoleStore for SqliteStore {
             .bind(id.to_string())
             .bind(scope.owner())
             .bind(backend)
-            .bind(now_us())
+            .bind(self.now_us())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = row {
@@ -945,7 +962,7 @@ impl ConsoleStore for SqliteStore {
             .bind(Option::<String>::None) // ?1: unused (shared SET clause)
             .bind(scope.owner())
             .bind(backend)
-            .bind(now_us())
+            .bind(self.now_us())
             .bind(f.kind.map(|k| k.as_str()))
             .bind(f.finished_after.map(|t| t.timestamp_micros()))
             .bind(f.finished_before.map(|t| t.timestamp_micros()))
@@ -1037,7 +1054,7 @@ impl ConsoleStore for SqliteStore {
             .iter()
             .map(|r| Ok((r.try_get("b")?, r.try_get("status")?, r.try_get("n")?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(fill_series(since, Utc::now(), interval, &rows))
+        Ok(fill_series(since, self.clock.now(), interval, &rows))
     }
 
     async fn backend_queues(&self, scope: &Scope) -> Result<Vec<BackendQueue>, StoreError> {
@@ -1061,7 +1078,7 @@ impl ConsoleStore for SqliteStore {
 
 impl SqliteStore {
     async fn claim_due_once(&self, req: &ClaimRequest<'_>) -> Result<Vec<Task>, StoreError> {
-        let now = now_us();
+        let now = self.now_us();
         let (scope, stale, backend) = match req.scope {
             ClaimScope::All => ("1", 0, ""),
             ClaimScope::NotDeliveredBy { backend, stale } => (

@@ -491,7 +491,7 @@ impl Inner {
                 Some((TaskStatus::Queued, run_after)) => {
                     // Not due yet, its owner at the cap, or claimed by
                     // someone else this instant: look again shortly.
-                    let wait = (*run_after - chrono::Utc::now())
+                    let wait = (*run_after - self.deps.store.clock().now())
                         .to_std()
                         .unwrap_or(Duration::ZERO)
                         .max(Duration::from_millis(500));

@@ -164,6 +164,8 @@ struct Inner {
     started: AtomicU64,
     ended: AtomicU64,
     ran_ns: AtomicU64,
+    /// Sweeper passes completed.
+    sweeps: AtomicU64,
 }
 
 /// Why [`Runtime::run`] returned.
@@ -210,6 +212,7 @@ impl Runtime {
                 started: AtomicU64::new(0),
                 ended: AtomicU64::new(0),
                 ran_ns: AtomicU64::new(0),
+                sweeps: AtomicU64::new(0),
             }),
         }
     }
@@ -242,6 +245,13 @@ impl Runtime {
     #[must_use]
     pub fn deps(&self) -> &Deps {
         &self.inner.deps
+    }
+
+    /// Sweeper passes (lease recovery, and retention every twelfth)
+    /// completed so far.
+    #[must_use]
+    pub fn sweeps(&self) -> u64 {
+        self.inner.sweeps.load(Ordering::SeqCst)
     }
 
     /// Attempts running now.

@@ -40,6 +40,8 @@ impl Inner {
                 tracing::warn!(error = %e, "retention sweep failed");
             }
             n = n.wrapping_add(1);
+            self.sweeps
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
