@@ -311,7 +311,7 @@ impl Inner {
         slots: &Arc<Semaphore>,
     ) -> Option<(Vec<OwnedSemaphorePermit>, usize, Option<String>)> {
         let permit = slots.clone().try_acquire_owned().ok()?;
-        Some((vec![permit], 1, self.sole_owner()))
+        Some((vec![permit], 1, self.owner_holding_the_rest()))
     }
 
     pub(super) async fn delivery_loop(

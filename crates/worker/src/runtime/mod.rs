@@ -371,12 +371,45 @@ impl Inner {
         tracing::info!("worker drained");
     }
 
-    /// The owner of every running attempt, when there is exactly one.
-    fn sole_owner(&self) -> Option<String> {
+    /// The owner holding every other slot, for the claim through the slot
+    /// kept for the others: one with at least `concurrency - 1` of the
+    /// tasks in flight (running, or claimed and waiting for a slot), the
+    /// one with most when several do. Counting the waiting ones too, so a
+    /// claim made before its runners start (or a newcomer's task waiting
+    /// for its runner) still names the owner that holds the rest.
+    fn owner_holding_the_rest(&self) -> Option<String> {
+        let rest = self.cfg.concurrency.saturating_sub(1).max(1);
         let map = self.map();
-        let mut owners = map.values().filter(|e| !e.ended).map(|e| e.owner.as_str());
-        let first = owners.next()?;
-        owners.all(|o| o == first).then(|| first.to_owned())
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for e in map.values().filter(|e| !e.ended) {
+            *counts.entry(e.owner.as_str()).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= rest)
+            .max_by_key(|(_, n)| *n)
+            .map(|(o, _)| o.to_owned())
+    }
+
+    /// True when starting an attempt of `owner` would fill the last `keep`
+    /// slots while `owner` runs every started attempt. Counts attempts that
+    /// started (not free permits: the intake may hold the kept slot's
+    /// permit for a claim at that moment), so the caller marks its attempt
+    /// started under the same lock it decides under (the ready queue's).
+    fn fills_kept_slot(&self, owner: &str, keep: usize) -> bool {
+        if keep == 0 {
+            return false;
+        }
+        let map = self.map();
+        let mut started = map.values().filter(|e| !e.ended && e.started.is_some());
+        let mut n = 0usize;
+        if !started.all(|e| {
+            n += 1;
+            e.owner == owner
+        }) {
+            return false;
+        }
+        n > 0 && n >= self.cfg.concurrency.saturating_sub(keep)
     }
 
     /// True when an attempt has been running for `at_least` or longer.

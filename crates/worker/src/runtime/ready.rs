@@ -188,35 +188,33 @@ impl Inner {
         for permit in permits {
             let me = self.clone();
             let tx = done_tx.clone();
-            let slots = slots.clone();
-            attempts.spawn(async move { me.run_ready(permit, &slots, keep, tx).await });
+            attempts.spawn(async move { me.run_ready(permit, keep, tx).await });
         }
     }
 
     /// One slot: runs ready tasks until there are none (or a drain began),
     /// then frees the slot.
     ///
-    /// With `keep` slots kept for other owners, a runner holding what would
-    /// be the last free slot does not take the next ready task when its
-    /// owner holds every other attempt (the intake's rule for the kept
-    /// slot, applied here too: tasks claimed ahead never fill it).
+    /// With `keep` slots kept for other owners, a runner does not start the
+    /// next ready task when that would fill the kept slots while its owner
+    /// runs every other attempt (the intake's rule for the kept slot,
+    /// applied here too: tasks claimed ahead never fill it).
     async fn run_ready(
         self: Arc<Self>,
         permit: OwnedSemaphorePermit,
-        slots: &Semaphore,
         keep: usize,
         tx: mpsc::Sender<Done>,
     ) {
         loop {
             let Ready { task, stop, .. } = {
                 let mut q = self.ready_queue();
-                // This slot would be the last free one, and the next ready
-                // task's owner holds every other attempt: leave it free.
-                let kept = keep > 0
-                    && slots.available_permits() < keep
-                    && q.front().is_some_and(|r| {
-                        self.sole_owner().as_deref() == Some(r.task.owner_id.as_str())
-                    });
+                // This slot would be the last of those kept for others, and
+                // the next ready task's owner runs every other attempt:
+                // leave it free. Decided and marked started under the
+                // queue's lock, so two runners cannot both take it.
+                let kept = q
+                    .front()
+                    .is_some_and(|r| self.fills_kept_slot(&r.task.owner_id, keep));
                 let next = if kept || self.draining.load(Ordering::SeqCst) {
                     None
                 } else {
@@ -228,6 +226,9 @@ impl Inner {
                     drop(permit);
                     return;
                 };
+                if let Some(e) = self.map().get_mut(&next.task.id) {
+                    e.started = Some(Instant::now());
+                }
                 let target = self.prefetch.load(Ordering::Relaxed);
                 if target > 0 && q.len() <= target / 2 {
                     self.ready_low.notify_one();
@@ -235,9 +236,6 @@ impl Inner {
                 next
             };
             self.started.fetch_add(1, Ordering::Relaxed);
-            if let Some(e) = self.map().get_mut(&task.id) {
-                e.started = Some(Instant::now());
-            }
             let done = self.run_attempt(task, stop).await;
             self.ended.fetch_add(1, Ordering::Relaxed);
             self.ran_ns.fetch_add(
