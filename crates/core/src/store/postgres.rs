@@ -897,9 +897,9 @@ impl WorkerStore for PgStore {
         let mut results: Vec<Option<String>> = Vec::with_capacity(items.len());
         let mut errors: Vec<Option<String>> = Vec::with_capacity(items.len());
         let mut delays = Vec::with_capacity(items.len());
-        // In id order: the UPDATE locks rows in the order of the array (a
-        // nested loop over it), the same order as the heartbeat's, so the
-        // two never deadlock.
+        // In id order, so two batches (which never share a task) lock in one
+        // order. The heartbeat never waits on these locks (SKIP LOCKED), so
+        // the two cannot deadlock whatever order the plan takes rows in.
         let mut sorted: Vec<&Finish> = items.iter().collect();
         sorted.sort_by_key(|f| f.id.0);
         for f in sorted {
@@ -995,15 +995,23 @@ impl WorkerStore for PgStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // Rows another transaction holds are skipped, not waited on (a
+        // finish of this worker's own, mostly, which ends the lease anyway):
+        // waiting made the heartbeat and a finish batch deadlock when the
+        // finish's plan took its rows in another order. What is reported
+        // held is what the statement's snapshot shows running under this
+        // worker, skipped rows included; the next heartbeat sees the rest.
         let rows = sqlx::query(
             "WITH h AS (
                 SELECT id FROM tasks
                 WHERE id = ANY($1) AND status = 'running' AND lease_owner = $2
-                ORDER BY id FOR UPDATE
+                FOR UPDATE SKIP LOCKED
+             ), extended AS (
+                UPDATE tasks t SET lease_expires_at = COALESCE($4::timestamptz, now()) + make_interval(secs => $3)
+                FROM h WHERE t.id = h.id
              )
-             UPDATE tasks t SET lease_expires_at = COALESCE($4::timestamptz, now()) + make_interval(secs => $3)
-             FROM h WHERE t.id = h.id
-             RETURNING t.id",
+             SELECT id FROM tasks
+             WHERE id = ANY($1) AND status = 'running' AND lease_owner = $2",
         )
         .bind(uuids(ids))
         .bind(worker)

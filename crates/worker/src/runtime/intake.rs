@@ -406,6 +406,7 @@ impl Inner {
         done_tx: &mpsc::Sender<Done>,
     ) {
         let mut ready = Vec::with_capacity(tasks.len());
+        let now = std::time::Instant::now();
         {
             let mut map = self.map();
             for task in tasks {
@@ -419,6 +420,7 @@ impl Inner {
                         delivery,
                         stop: stop.clone(),
                         started: None,
+                        leased: now,
                     },
                 );
                 ready.push((task, stop));

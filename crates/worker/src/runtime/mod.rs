@@ -122,6 +122,9 @@ struct Entry {
     stop: Arc<Stop>,
     /// When its attempt started (none while it waits in the ready queue).
     started: Option<std::time::Instant>,
+    /// When its lease was last set (the claim, then each heartbeat that
+    /// extended it).
+    leased: std::time::Instant,
 }
 
 /// The end of one attempt, on its way to the store.
