@@ -66,6 +66,8 @@ pub(super) struct Pace {
     per_sec: f64,
     mean_secs: Option<f64>,
     ended_last: u64,
+    /// A sample has been taken.
+    sampled: bool,
 }
 
 impl Pace {
@@ -81,6 +83,7 @@ impl Pace {
             per_sec: 0.0,
             mean_secs: None,
             ended_last: 0,
+            sampled: false,
         }
     }
 
@@ -90,7 +93,15 @@ impl Pace {
         let dt = now.saturating_duration_since(self.at);
         if dt >= RATE_SAMPLE {
             let n = totals.started.saturating_sub(self.last.started) as f64;
-            self.per_sec = 0.5 * self.per_sec + 0.5 * (n / dt.as_secs_f64());
+            let inst = n / dt.as_secs_f64();
+            // The first sample is taken whole (a restart with a backlog
+            // claims ahead from its first 25 ms on, not half as much).
+            self.per_sec = if self.sampled {
+                0.5 * self.per_sec + 0.5 * inst
+            } else {
+                inst
+            };
+            self.sampled = true;
             let ended = totals.ended.saturating_sub(self.last.ended);
             self.ended_last = ended;
             if ended > 0 {
@@ -338,12 +349,13 @@ mod tests {
             r.update(t0 + Duration::from_millis(1), at(100, 0, 0)),
             (0.0, None)
         );
+        // The first sample is taken whole.
         let (a, m) = r.update(t0 + Duration::from_millis(100), at(1_000, 100, 1_000));
-        assert!((a - 5_000.0).abs() < 1.0, "{a}");
+        assert!((a - 10_000.0).abs() < 1.0, "{a}");
         assert_eq!(m, Some(0.01));
         // Nothing more started or ended: the rate halves, the mean stays.
         let (b, m) = r.update(t0 + Duration::from_millis(200), at(1_000, 100, 1_000));
-        assert!((b - 2_500.0).abs() < 1.0, "{b}");
+        assert!((b - 5_000.0).abs() < 1.0, "{b}");
         assert_eq!(m, Some(0.01));
     }
 }
