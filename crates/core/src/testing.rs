@@ -158,21 +158,12 @@ const LEASE: Duration = Duration::from_secs(30);
 /// is moved on, and not before, in milliseconds of real time.
 pub async fn clock_conformance(store: Arc<dyn TaskStore>, clock: Clock) {
     let started = std::time::Instant::now();
-    let due_now = |limit| ClaimRequest {
-        worker: W1,
-        limit,
-        lease: LEASE,
-        scope: ClaimScope::All,
-        owner_max_running: None,
-        after_owner: "",
-        exclude_owner: None,
-    };
     let o = owner("clocked");
     let mut n = new_task("clocked", TaskKind::SystemNoop);
     n.max_attempts = 3;
     let t = store.create_task(n).await.unwrap().task;
     // Leases: held until the clock passes the lease, whatever real time does.
-    let got = store.claim_due(&due_now(10)).await.unwrap();
+    let got = store.claim_due(&all(W1, 10)).await.unwrap();
     assert_eq!(got.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t.id]);
     assert!(
         store
@@ -199,7 +190,7 @@ pub async fn clock_conformance(store: Arc<dyn TaskStore>, clock: Clock) {
     assert_eq!(rec.iter().map(|r| r.id).collect::<Vec<_>>(), vec![t.id]);
     assert_eq!(rec[0].status, TaskStatus::Queued);
     // Backoff: a retry a minute out is not due until the clock gets there.
-    let again = store.claim_due(&due_now(10)).await.unwrap();
+    let again = store.claim_due(&all(W1, 10)).await.unwrap();
     assert_eq!(again.len(), 1, "a recovered task is due at once");
     assert_eq!(again[0].attempts, 2);
     let retry = Finish {
@@ -218,16 +209,16 @@ pub async fn clock_conformance(store: Arc<dyn TaskStore>, clock: Clock) {
         "run_after is the clock's now + the backoff, got {wait}"
     );
     assert!(
-        store.claim_due(&due_now(10)).await.unwrap().is_empty(),
+        store.claim_due(&all(W1, 10)).await.unwrap().is_empty(),
         "claimed before its backoff"
     );
     clock.advance(Duration::from_secs(59));
     assert!(
-        store.claim_due(&due_now(10)).await.unwrap().is_empty(),
+        store.claim_due(&all(W1, 10)).await.unwrap().is_empty(),
         "claimed a second early"
     );
     clock.advance(Duration::from_secs(2));
-    let third = store.claim_due(&due_now(10)).await.unwrap();
+    let third = store.claim_due(&all(W1, 10)).await.unwrap();
     assert_eq!(third.len(), 1, "due once the backoff passed on the clock");
     let at = clock.now();
     let heartbeat_at = store.heartbeat(W1, &[t.id], LEASE).await.unwrap();

@@ -18,7 +18,7 @@ use resume_agent_core::blob::LocalBlobStore;
 use resume_agent_core::clock::Clock;
 use resume_agent_core::config::{Config, Role, WorkerConfig};
 use resume_agent_core::store::{AttemptOutcome, ListQuery, Scope, TaskStore};
-use resume_agent_core::task::{NewTask, OwnerId, TaskId, TaskKind, TaskStatus};
+use resume_agent_core::task::{NewTask, OwnerId, Task, TaskId, TaskKind, TaskStatus};
 use resume_agent_core::testing::{self, eventually};
 use resume_agent_queue::wake::{WakeBackend, Wakeups};
 use resume_agent_worker::{Deps, Intake, Registry, Runtime};
@@ -106,6 +106,22 @@ async fn stats(store: &dyn TaskStore, owner: &str) -> resume_agent_core::store::
     store.stats(&OwnerId::parse(owner).unwrap()).await.unwrap()
 }
 
+/// Waits until the task satisfies `f`, polling with a deadline; returns it.
+async fn task_where(
+    store: &dyn TaskStore,
+    owner: &OwnerId,
+    id: TaskId,
+    deadline: Duration,
+    what: &str,
+    f: impl Fn(&Task) -> bool,
+) -> Task {
+    eventually(deadline, what, || async {
+        let t = store.get_task(owner, id).await.unwrap()?;
+        f(&t).then_some(t)
+    })
+    .await
+}
+
 async fn backlog_is_drained_from_the_store(store: Arc<dyn TaskStore>, n: usize) {
     for _ in 0..n / 500 {
         let batch = (0..500)
@@ -144,10 +160,14 @@ async fn retries_end_failed_after_max_attempts(store: Arc<dyn TaskStore>) {
         .task;
     rt.wakeups.wake();
     let owner = OwnerId::parse("retrier").unwrap();
-    let done = eventually(Duration::from_secs(30), "failed", || async {
-        let t = store.get_task(&owner, t.id).await.unwrap()?;
-        (t.status == TaskStatus::Failed).then_some(t)
-    })
+    let done = task_where(
+        &*store,
+        &owner,
+        t.id,
+        Duration::from_secs(30),
+        "failed",
+        |t| t.status == TaskStatus::Failed,
+    )
     .await;
     assert_eq!(done.attempts, 3);
     assert!(done.error.unwrap().contains("boom"));
@@ -319,10 +339,14 @@ async fn a_newcomer_gets_the_slot_kept_for_others(store: Arc<dyn TaskStore>) {
     rt.wakeups.wake();
     let owner = OwnerId::parse("newcomer").unwrap();
     let started = Instant::now();
-    eventually(Duration::from_secs(10), "newcomer ran", || async {
-        let t = store.get_task(&owner, t.id).await.unwrap()?;
-        (t.status == TaskStatus::Succeeded).then_some(())
-    })
+    task_where(
+        &*store,
+        &owner,
+        t.id,
+        Duration::from_secs(10),
+        "newcomer ran",
+        |t| t.status == TaskStatus::Succeeded,
+    )
     .await;
     eprintln!(
         "newcomer behind 30 s sleeps ran after {:?}",
@@ -361,10 +385,14 @@ async fn an_expired_lease_is_recovered_on_the_clock(store: Arc<dyn TaskStore>, c
     clock.advance(Duration::from_secs(31));
     let rt = start(store.clone(), config(&[])).await;
     let owner = OwnerId::parse("orphan").unwrap();
-    let done = eventually(Duration::from_secs(10), "recovered and run", || async {
-        let t = store.get_task(&owner, t.id).await.unwrap()?;
-        (t.status == TaskStatus::Succeeded).then_some(t)
-    })
+    let done = task_where(
+        &*store,
+        &owner,
+        t.id,
+        Duration::from_secs(10),
+        "recovered and run",
+        |t| t.status == TaskStatus::Succeeded,
+    )
     .await;
     assert_eq!(done.attempts, 2, "the dead worker's attempt counts");
     let history = store
@@ -406,10 +434,14 @@ async fn a_retry_waits_out_its_backoff_on_the_clock(store: Arc<dyn TaskStore>, c
         .task;
     rt.wakeups.wake();
     let owner = OwnerId::parse("backoff").unwrap();
-    let waiting = eventually(Duration::from_secs(10), "first attempt failed", || async {
-        let t = store.get_task(&owner, t.id).await.unwrap()?;
-        (t.status == TaskStatus::Queued && t.attempts == 1).then_some(t)
-    })
+    let waiting = task_where(
+        &*store,
+        &owner,
+        t.id,
+        Duration::from_secs(10),
+        "first attempt failed",
+        |t| t.status == TaskStatus::Queued && t.attempts == 1,
+    )
     .await;
     rt.stop.cancel();
     rt.done.await.unwrap();
@@ -426,10 +458,14 @@ async fn a_retry_waits_out_its_backoff_on_the_clock(store: Arc<dyn TaskStore>, c
     clock.advance(Duration::from_secs(61));
     let rt = start(store.clone(), config(&minute)).await;
     rt.wakeups.wake();
-    let done = eventually(Duration::from_secs(10), "second attempt", || async {
-        let t = store.get_task(&owner, t.id).await.unwrap()?;
-        (t.status == TaskStatus::Failed).then_some(t)
-    })
+    let done = task_where(
+        &*store,
+        &owner,
+        t.id,
+        Duration::from_secs(10),
+        "second attempt",
+        |t| t.status == TaskStatus::Failed,
+    )
     .await;
     assert_eq!(done.attempts, 2);
     assert!(
@@ -452,10 +488,14 @@ async fn retention_prunes_on_the_clock(store: Arc<dyn TaskStore>, clock: Clock) 
         .task;
     rt.wakeups.wake();
     let owner = OwnerId::parse("retained").unwrap();
-    eventually(Duration::from_secs(10), "succeeded", || async {
-        let t = store.get_task(&owner, t.id).await.unwrap()?;
-        (t.status == TaskStatus::Succeeded).then_some(())
-    })
+    task_where(
+        &*store,
+        &owner,
+        t.id,
+        Duration::from_secs(10),
+        "succeeded",
+        |t| t.status == TaskStatus::Succeeded,
+    )
     .await;
     rt.stop.cancel();
     rt.done.await.unwrap();
@@ -486,34 +526,29 @@ async fn retention_prunes_on_the_clock(store: Arc<dyn TaskStore>, clock: Clock) 
     rt.done.await.unwrap();
 }
 
+/// The clock scenarios, each on a fresh store opened on its own stubbed
+/// clock by `fresh`.
+async fn clock_scenarios<F, Fut>(fresh: F)
+where
+    F: Fn(Clock) -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn TaskStore>>,
+{
+    let clock = Clock::stubbed_ahead();
+    an_expired_lease_is_recovered_on_the_clock(fresh(clock.clone()).await, clock).await;
+    let clock = Clock::stubbed_ahead();
+    a_retry_waits_out_its_backoff_on_the_clock(fresh(clock.clone()).await, clock).await;
+    let clock = Clock::stubbed_ahead();
+    retention_prunes_on_the_clock(fresh(clock.clone()).await, clock).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runtime_on_postgres_follows_its_clock() {
-    let s = || async {
-        let clock = Clock::stubbed_ahead();
-        let store = testing::pg_store_on(clock.clone()).await.0 as Arc<dyn TaskStore>;
-        (store, clock)
-    };
-    let (store, clock) = s().await;
-    an_expired_lease_is_recovered_on_the_clock(store, clock).await;
-    let (store, clock) = s().await;
-    a_retry_waits_out_its_backoff_on_the_clock(store, clock).await;
-    let (store, clock) = s().await;
-    retention_prunes_on_the_clock(store, clock).await;
+    clock_scenarios(|c| async { testing::pg_store_on(c).await.0 as Arc<dyn TaskStore> }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runtime_on_the_embedded_store_follows_its_clock() {
-    let s = || async {
-        let clock = Clock::stubbed_ahead();
-        let store = testing::sqlite_store_on(clock.clone()).await as Arc<dyn TaskStore>;
-        (store, clock)
-    };
-    let (store, clock) = s().await;
-    an_expired_lease_is_recovered_on_the_clock(store, clock).await;
-    let (store, clock) = s().await;
-    a_retry_waits_out_its_backoff_on_the_clock(store, clock).await;
-    let (store, clock) = s().await;
-    retention_prunes_on_the_clock(store, clock).await;
+    clock_scenarios(|c| async { testing::sqlite_store_on(c).await as Arc<dyn TaskStore> }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

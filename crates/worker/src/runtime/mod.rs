@@ -403,16 +403,18 @@ impl Inner {
         if keep == 0 {
             return false;
         }
-        let map = self.map();
-        let mut started = map.values().filter(|e| !e.ended && e.started.is_some());
-        let mut n = 0usize;
-        if !started.all(|e| {
-            n += 1;
-            e.owner == owner
-        }) {
-            return false;
+        let mut running = 0usize;
+        for e in self
+            .map()
+            .values()
+            .filter(|e| !e.ended && e.started.is_some())
+        {
+            if e.owner != owner {
+                return false;
+            }
+            running += 1;
         }
-        n > 0 && n >= self.cfg.concurrency.saturating_sub(keep)
+        running > 0 && running >= self.cfg.concurrency.saturating_sub(keep)
     }
 
     /// True when an attempt has been running for `at_least` or longer.

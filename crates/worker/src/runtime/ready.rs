@@ -63,11 +63,10 @@ pub(super) struct Totals {
 pub(super) struct Pace {
     at: Instant,
     last: Totals,
-    per_sec: f64,
+    /// None before the first sample.
+    per_sec: Option<f64>,
     mean_secs: Option<f64>,
     ended_last: u64,
-    /// A sample has been taken.
-    sampled: bool,
 }
 
 impl Pace {
@@ -80,10 +79,9 @@ impl Pace {
         Self {
             at,
             last: totals,
-            per_sec: 0.0,
+            per_sec: None,
             mean_secs: None,
             ended_last: 0,
-            sampled: false,
         }
     }
 
@@ -96,12 +94,7 @@ impl Pace {
             let inst = n / dt.as_secs_f64();
             // The first sample is taken whole (a restart with a backlog
             // claims ahead from its first 25 ms on, not half as much).
-            self.per_sec = if self.sampled {
-                0.5 * self.per_sec + 0.5 * inst
-            } else {
-                inst
-            };
-            self.sampled = true;
+            self.per_sec = Some(self.per_sec.map_or(inst, |r| 0.5 * r + 0.5 * inst));
             let ended = totals.ended.saturating_sub(self.last.ended);
             self.ended_last = ended;
             if ended > 0 {
@@ -112,7 +105,7 @@ impl Pace {
             self.at = now;
             self.last = totals;
         }
-        (self.per_sec, self.mean_secs)
+        (self.per_sec.unwrap_or(0.0), self.mean_secs)
     }
 }
 
